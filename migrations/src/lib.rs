@@ -1,0 +1,17 @@
+//! The database schema of taxdesk: one migration per change, applied in order on SQLite and
+//! PostgreSQL alike. Ids are text (UUID v7 strings, or the token subject for users) so they
+//! read the same on both databases and sort by creation time.
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_foundation::Migration)]
+    }
+}

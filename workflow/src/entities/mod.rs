@@ -1,0 +1,7 @@
+//! sea-orm entities, one file per table. Statuses are stored as stable strings.
+
+pub mod notification;
+pub mod outbox_email;
+pub mod user;
+pub mod work_order;
+pub mod work_order_history;

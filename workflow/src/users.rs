@@ -1,0 +1,137 @@
+//! Users as the e-tax bureau's tokens describe them. A row is upserted when a user is first
+//! seen or their claims change; a small in-memory map keeps that off the hot path.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::actor::Role;
+use crate::entities::user;
+use crate::error::{Error, Result};
+use crate::workflow::Workflow;
+
+/// What a verified token says about its bearer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub id: String,
+    pub role: Role,
+    pub display_name: String,
+    pub taxpayer_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Claims last written per user id. Bounded: cleared when it grows past `CAPACITY`, which
+/// only costs one upsert per user on their next request.
+#[derive(Default)]
+pub(crate) struct Directory {
+    seen: Mutex<HashMap<String, Claims>>,
+}
+
+const CAPACITY: usize = 50_000;
+
+impl Directory {
+    fn is_current(&self, c: &Claims) -> bool {
+        self.seen
+            .lock()
+            .map(|m| m.get(&c.id) == Some(c))
+            .unwrap_or(false)
+    }
+
+    fn remember(&self, c: &Claims) {
+        if let Ok(mut m) = self.seen.lock() {
+            if m.len() >= CAPACITY {
+                m.clear();
+            }
+            m.insert(c.id.clone(), c.clone());
+        }
+    }
+}
+
+pub fn role_of(row: &user::Model) -> Role {
+    Role::from_str(&row.role).unwrap_or(Role::Taxpayer)
+}
+
+impl Workflow {
+    /// Records the bearer of a verified token, writing only when something changed.
+    pub async fn see_user(&self, claims: &Claims) -> Result<()> {
+        if self.users.is_current(claims) {
+            return Ok(());
+        }
+        let now = self.now();
+        let row = user::ActiveModel {
+            id: Set(claims.id.clone()),
+            role: Set(claims.role.as_ref().to_string()),
+            display_name: Set(claims.display_name.clone()),
+            taxpayer_id: Set(claims.taxpayer_id.clone()),
+            email: Set(claims.email.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        user::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(user::Column::Id)
+                    .update_columns([
+                        user::Column::Role,
+                        user::Column::DisplayName,
+                        user::Column::TaxpayerId,
+                        user::Column::Email,
+                        user::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        tracing::debug!(user.id = %claims.id, role = claims.role.as_ref(), "user recorded");
+        self.users.remember(claims);
+        Ok(())
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<user::Model>> {
+        Ok(user::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    pub async fn users_by_ids(&self, ids: &[String]) -> Result<Vec<user::Model>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Id.is_in(ids.iter().cloned()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Staff and admins who have signed in at least once, for choosing a handler.
+    pub async fn staff_members(&self) -> Result<Vec<user::Model>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Role.is_in([Role::Staff.as_ref(), Role::Admin.as_ref()]))
+            .order_by_asc(user::Column::DisplayName)
+            .all(&self.db)
+            .await?)
+    }
+}
+
+/// The user a bureau member names (a handler, an invited taxpayer) must have the right role.
+pub(crate) fn expect_role(
+    row: Option<&user::Model>,
+    field: &str,
+    id: &str,
+    bureau: bool,
+) -> Result<()> {
+    let ok = row.is_some_and(|u| role_of(u).is_bureau() == bureau);
+    if ok {
+        return Ok(());
+    }
+    let (zh, en) = if bureau {
+        (
+            "不是已登录过的工作人员",
+            "is not a staff member who has signed in",
+        )
+    } else {
+        ("不是纳税人", "is not a taxpayer")
+    };
+    Err(Error::input(
+        field,
+        format!("{id} {zh}"),
+        format!("{id} {en}"),
+    ))
+}
