@@ -1,1 +1,149 @@
-fn main() {}
+//! `taxdesk serve | migrate | schema | token`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use taxdesk::auth::{Keys, TokenClaims};
+use taxdesk::config::{Config, parse_duration};
+use taxdesk::{db, start, telemetry};
+
+const USAGE: &str = "\
+taxdesk — the taxpayer ⇄ tax-bureau interaction service (征纳互动)
+
+USAGE:
+  taxdesk serve                 run the server (GraphiQL at http://TAXDESK_BIND/graphql)
+  taxdesk migrate               apply database migrations and exit
+  taxdesk schema                print the GraphQL SDL
+  taxdesk token --role taxpayer|staff|admin --sub ID [--name NAME]
+                [--taxpayer-id TIN] [--email ADDR] [--ttl 8h]
+                                print a development JWT signed like `serve` verifies
+
+Configuration: environment variables (TAXDESK_BIND, DATABASE_URL, TAXDESK_DATA_DIR, ...)
+and an optional TAXDESK_CONFIG=taxdesk.toml; see README.md.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let Some(cmd) = args.first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match cmd.as_str() {
+        "serve" => {
+            let config = Config::load()?;
+            telemetry::init(config.log_format);
+            runtime()?.block_on(serve(config))
+        }
+        "migrate" => {
+            let config = Config::load()?;
+            telemetry::init(config.log_format);
+            runtime()?.block_on(async {
+                let conn = db::connect(&config.database_url).await?;
+                db::migrate(&conn).await?;
+                println!("migrations applied");
+                Ok(())
+            })
+        }
+        "schema" => {
+            print!("{}", taxdesk_graphql::sdl());
+            Ok(())
+        }
+        "token" => token(&args[1..]),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn token(args: &[String]) -> anyhow::Result<()> {
+    let mut role = None;
+    let mut sub = None;
+    let mut name = None;
+    let mut taxpayer_id = None;
+    let mut email = None;
+    let mut ttl = Duration::from_secs(8 * 3600);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--role" => role = Some(value()?),
+            "--sub" => sub = Some(value()?),
+            "--name" => name = Some(value()?),
+            "--taxpayer-id" => taxpayer_id = Some(value()?),
+            "--email" => email = Some(value()?),
+            "--ttl" => ttl = parse_duration(&value()?)?,
+            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+        }
+    }
+    let role = role.context("--role is required (taxpayer, staff or admin)")?;
+    if !matches!(role.as_str(), "taxpayer" | "staff" | "admin") {
+        bail!("--role must be taxpayer, staff or admin, not {role:?}");
+    }
+    let sub = sub.context("--sub is required (the user's id)")?;
+    let config = Config::load()?;
+    let keys = Keys::from_config(&config)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let claims = TokenClaims {
+        sub,
+        role,
+        name,
+        taxpayer_id,
+        email,
+        exp: now + ttl.as_secs(),
+        iat: now,
+    };
+    println!("{}", keys.mint(&claims)?);
+    Ok(())
+}

@@ -1,1 +1,86 @@
+//! The GraphQL schema of taxdesk. Resolvers are thin: they read the viewer, call a service in
+//! `taxdesk-workflow`, and map the result. Nothing here knows HTTP; the binary attaches the
+//! viewer's [`Identity`] and a [`RequestId`] to each request.
 
+mod common;
+pub mod error;
+pub mod guard;
+pub mod identity;
+mod loaders;
+mod personal;
+mod work_order;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{MergedObject, MergedSubscription, Schema};
+use taxdesk_workflow::Workflow;
+
+pub use error::{Code, ErrorCodes};
+pub use identity::{Identity, RequestId, Viewer};
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    identity::MeQuery,
+    work_order::WorkOrderQuery,
+    personal::PersonalQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(work_order::WorkOrderMutation, personal::PersonalMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(personal::PersonalSubscription);
+
+pub type TaxdeskSchema = Schema<Query, Mutation, Subscription>;
+
+/// Bounds on what one request may ask for.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+    pub recursive_depth: usize,
+    pub directives: usize,
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            depth: 12,
+            complexity: 2_000,
+            recursive_depth: 32,
+            directives: 16,
+            introspection: true,
+        }
+    }
+}
+
+pub fn build_schema(workflow: Workflow, limits: &Limits) -> TaxdeskSchema {
+    let users = DataLoader::new(loaders::Users(workflow.clone()), tokio::spawn);
+    let mut b = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(workflow)
+    .data(users)
+    .extension(ErrorCodes)
+    .limit_depth(limits.depth)
+    .limit_complexity(limits.complexity)
+    .limit_recursive_depth(limits.recursive_depth)
+    .limit_directives(limits.directives);
+    if !limits.introspection {
+        b = b.disable_introspection();
+    }
+    b.finish()
+}
+
+/// The schema's SDL, as `taxdesk schema` prints it.
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
+}

@@ -1,1 +1,10 @@
+//! End-to-end tests: each starts the real server on a random port with its own database
+//! (a fresh SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set) and
+//! drives it over HTTP and WebSocket. One binary, so the suite links once.
 
+mod helpers;
+
+mod identity;
+mod notifications;
+mod transport;
+mod work_orders;

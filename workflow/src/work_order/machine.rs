@@ -109,7 +109,7 @@ pub enum Event {
         reason: Option<String>,
     },
     Rate {
-        score: u8,
+        score: i32,
         comment: Option<String>,
     },
     Overdue,
@@ -349,7 +349,7 @@ pub fn decide(
                 kind: NoticeKind::WorkOrderUrged,
             });
             if policy.escalate_after_urges > 0
-                && next.urge_count % policy.escalate_after_urges == 0
+                && next.urge_count.is_multiple_of(policy.escalate_after_urges)
                 && state.priority != Priority::Urgent
             {
                 next.priority = state.priority.raised();
@@ -393,7 +393,7 @@ pub fn decide(
                 ));
             }
             next.rating = Some(Rating {
-                score: *score,
+                score: *score as u8,
                 comment: comment.clone(),
                 at: now,
             });

@@ -62,12 +62,15 @@ fn event(kind: EventKind) -> Event {
 
 /// DESIGN.md's work-order table as data: (event, who may, from statuses, to status or
 /// `None` for "same").
-fn table() -> Vec<(
+/// (event, who may, from statuses, to status or `None` for "same").
+type Row = (
     EventKind,
     &'static [&'static str],
     &'static [Status],
     Option<Status>,
-)> {
+);
+
+fn table() -> Vec<Row> {
     use Status::*;
     const OPEN: &[Status] = &[Submitted, Dispatched, InProgress];
     const CLOSED: &[Status] = &[Completed, Terminated];

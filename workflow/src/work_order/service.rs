@@ -6,8 +6,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait,
 };
 use tracing::{Instrument, info_span};
 
@@ -277,7 +277,7 @@ impl WorkOrders<'_> {
                 })?;
             let after = updated(&order, &next, now);
             let res = work_order::Entity::update_many()
-                .set(after.clone().into_active_model())
+                .set(after.clone().into_active_model().reset_all())
                 .filter(work_order::Column::Id.eq(id))
                 .filter(work_order::Column::Version.eq(order.version))
                 .exec(&txn)

@@ -1,0 +1,126 @@
+//! Wiring: configuration → database → services → schema → HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use taxdesk_graphql::{Limits, build_schema};
+use taxdesk_workflow::{Workflow, WorkflowConfig, work_order::Policy};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::db;
+use crate::http::{self, AppState};
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+pub fn workflow_config(c: &Config) -> WorkflowConfig {
+    let defaults = WorkflowConfig::default();
+    WorkflowConfig {
+        work_orders: Policy {
+            urge_cooldown: chrono(c.urge_cooldown),
+            escalate_after_urges: c.escalate_after_urges,
+            rating_window: chrono(c.rating_window),
+        },
+        categories: c.categories.clone().unwrap_or(defaults.categories),
+        deadlines: c
+            .deadlines
+            .iter()
+            .map(|(k, v)| (k.clone(), chrono(*v)))
+            .collect(),
+        default_deadline: chrono(c.default_deadline),
+    }
+}
+
+pub fn limits(c: &Config) -> Limits {
+    Limits {
+        depth: c.max_depth,
+        complexity: c.max_complexity,
+        introspection: c.introspection,
+        ..Limits::default()
+    }
+}
+
+/// A server that is accepting connections.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub workflow: Workflow,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (WebSockets get `grace` to close).
+    pub async fn stop(mut self, grace: Duration) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match tokio::time::timeout(grace, &mut self.join).await {
+            Ok(_) => tracing::info!("server stopped"),
+            Err(_) => {
+                tracing::warn!("connections still open after {grace:?}; closing them");
+                self.join.abort();
+            }
+        }
+    }
+
+    /// Runs until the server ends by itself (it does not, short of an error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.join.await.context("server task")?.context("server")
+    }
+}
+
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    taxdesk_workflow::metrics::describe_defaults();
+    let conn = db::connect(&config.database_url).await?;
+    db::migrate(&conn).await?;
+    let workflow = Workflow::new(conn, workflow_config(&config));
+    let schema = build_schema(workflow.clone(), &limits(&config));
+    let keys = Keys::from_config(&config)?;
+    let graphiql = async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("taxdesk GraphiQL")
+        .finish();
+    let state = AppState {
+        schema,
+        keys: Arc::new(keys),
+        workflow: workflow.clone(),
+        body_limit: config.body_limit,
+        graphiql: Arc::new(graphiql),
+    };
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    // Without NODELAY, two small frames back to back can wait ~40 ms for a delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = http::router(state);
+    let join = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    tracing::info!(%addr, database = if config.is_embedded() { "sqlite" } else { "postgres" }, "taxdesk listening; GraphiQL at /graphql");
+    Ok(Running {
+        addr,
+        workflow,
+        shutdown: Some(tx),
+        join,
+    })
+}

@@ -1,0 +1,241 @@
+//! Configuration, layered: defaults → `taxdesk.toml` (`TAXDESK_CONFIG`) → environment.
+//! The environment names are part of the public contract (API.md, "Running").
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub jwt_secret: Option<String>,
+    pub jwt_public_key: Option<String>,
+    /// Only for `taxdesk token` when tokens are RS256.
+    pub jwt_private_key: Option<String>,
+    pub smtp_url: Option<String>,
+    pub calendar: Option<String>,
+    pub booking_reminders: Vec<Duration>,
+    pub cancel_cutoff: Duration,
+    pub no_show_grace: Duration,
+    pub urge_cooldown: Duration,
+    pub escalate_after_urges: u32,
+    pub rating_window: Duration,
+    pub default_deadline: Duration,
+    pub deadlines: HashMap<String, Duration>,
+    pub categories: Option<Vec<String>>,
+    pub body_limit: usize,
+    pub introspection: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `taxdesk.toml`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    bind: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    jwt_secret: Option<String>,
+    jwt_public_key: Option<String>,
+    jwt_private_key: Option<String>,
+    smtp_url: Option<String>,
+    calendar: Option<String>,
+    booking_reminders: Option<String>,
+    cancel_cutoff: Option<String>,
+    no_show_grace: Option<String>,
+    urge_cooldown: Option<String>,
+    escalate_after_urges: Option<u32>,
+    rating_window: Option<String>,
+    default_deadline: Option<String>,
+    deadlines: Option<HashMap<String, String>>,
+    categories: Option<Vec<String>>,
+    body_limit: Option<usize>,
+    introspection: Option<bool>,
+    max_depth: Option<usize>,
+    max_complexity: Option<usize>,
+    log_format: Option<LogFormat>,
+}
+
+/// `90s`, `15m`, `24h`, `30d` (also `500ms`); a bare number is seconds.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("{s:?} is not a duration like 90s, 15m, 24h or 30d"))?;
+    let secs = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => bail!("unknown unit {other:?} in {s:?}: use ms, s, m, h or d"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn durations(s: &str) -> anyhow::Result<Vec<Duration>> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(parse_duration)
+        .collect()
+}
+
+impl Config {
+    /// Reads the file named by `TAXDESK_CONFIG` (if any), then the environment.
+    pub fn load() -> anyhow::Result<Config> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Config::from_sources(&env)
+    }
+
+    pub fn from_sources(env: &HashMap<String, String>) -> anyhow::Result<Config> {
+        let file = match env.get("TAXDESK_CONFIG") {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading TAXDESK_CONFIG file {path}"))?;
+                toml::from_str::<File>(&text).with_context(|| format!("parsing {path}"))?
+            }
+            None => File::default(),
+        };
+        let pick = |var: &str, from_file: Option<String>| -> Option<String> {
+            env.get(var)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .or(from_file)
+        };
+        let dur =
+            |var: &str, from_file: Option<String>, default: &str| -> anyhow::Result<Duration> {
+                let v = pick(var, from_file).unwrap_or_else(|| default.to_string());
+                parse_duration(&v).with_context(|| format!("{var}={v}"))
+            };
+
+        let bind = pick("TAXDESK_BIND", file.bind).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let data_dir = env
+            .get("TAXDESK_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = pick("DATABASE_URL", file.database_url)
+            .unwrap_or_else(|| "sqlite://./data/taxdesk.db".into());
+        let embedded = database_url.starts_with("sqlite:");
+        let introspection = match env.get("TAXDESK_INTROSPECTION") {
+            Some(v) => matches!(v.as_str(), "1" | "true" | "on" | "yes"),
+            None => file.introspection.unwrap_or(embedded),
+        };
+        let log_format = match env.get("TAXDESK_LOG_FORMAT").map(String::as_str) {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => bail!("TAXDESK_LOG_FORMAT={other}: use text or json"),
+            None => file.log_format.unwrap_or(LogFormat::Text),
+        };
+        let reminders = pick("TAXDESK_BOOKING_REMINDERS", file.booking_reminders)
+            .unwrap_or_else(|| "24h,15m".into());
+        let mut deadlines = HashMap::new();
+        for (category, d) in file.deadlines.unwrap_or_default() {
+            deadlines.insert(
+                category.clone(),
+                parse_duration(&d).with_context(|| format!("deadlines.{category}"))?,
+            );
+        }
+        let escalate_after_urges = match env.get("TAXDESK_ESCALATE_AFTER_URGES") {
+            Some(v) => v
+                .parse()
+                .with_context(|| format!("TAXDESK_ESCALATE_AFTER_URGES={v}"))?,
+            None => file.escalate_after_urges.unwrap_or(3),
+        };
+
+        Ok(Config {
+            bind: bind
+                .parse()
+                .with_context(|| format!("TAXDESK_BIND={bind} is not host:port"))?,
+            database_url,
+            data_dir,
+            jwt_secret: pick("TAXDESK_JWT_SECRET", file.jwt_secret),
+            jwt_public_key: pick("TAXDESK_JWT_PUBLIC_KEY", file.jwt_public_key),
+            jwt_private_key: pick("TAXDESK_JWT_PRIVATE_KEY", file.jwt_private_key),
+            smtp_url: pick("TAXDESK_SMTP_URL", file.smtp_url),
+            calendar: pick("TAXDESK_CALENDAR", file.calendar),
+            booking_reminders: durations(&reminders)
+                .with_context(|| format!("TAXDESK_BOOKING_REMINDERS={reminders}"))?,
+            cancel_cutoff: dur("TAXDESK_CANCEL_CUTOFF", file.cancel_cutoff, "1h")?,
+            no_show_grace: dur("TAXDESK_NO_SHOW_GRACE", file.no_show_grace, "10m")?,
+            urge_cooldown: dur("TAXDESK_URGE_COOLDOWN", file.urge_cooldown, "24h")?,
+            escalate_after_urges,
+            rating_window: dur("TAXDESK_RATING_WINDOW", file.rating_window, "30d")?,
+            default_deadline: dur("TAXDESK_DEFAULT_DEADLINE", file.default_deadline, "5d")?,
+            deadlines,
+            categories: file.categories,
+            body_limit: file.body_limit.unwrap_or(2 * 1024 * 1024),
+            introspection,
+            max_depth: file.max_depth.unwrap_or(12),
+            max_complexity: file.max_complexity.unwrap_or(2_000),
+            log_format,
+        })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn defaults_then_environment() {
+        let c = Config::from_sources(&HashMap::new()).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://./data/taxdesk.db");
+        assert_eq!(c.urge_cooldown, Duration::from_secs(86_400));
+        assert_eq!(
+            c.booking_reminders,
+            vec![Duration::from_secs(86_400), Duration::from_secs(900)]
+        );
+        assert!(c.introspection, "on by default for the embedded default");
+
+        let env = HashMap::from([
+            (
+                "DATABASE_URL".to_string(),
+                "postgres://localhost/x".to_string(),
+            ),
+            ("TAXDESK_URGE_COOLDOWN".to_string(), "2s".to_string()),
+        ]);
+        let c = Config::from_sources(&env).unwrap();
+        assert_eq!(c.urge_cooldown, Duration::from_secs(2));
+        assert!(!c.introspection, "off by default on PostgreSQL");
+        let bad = HashMap::from([("TAXDESK_URGE_COOLDOWN".to_string(), "later".to_string())]);
+        assert!(Config::from_sources(&bad).is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! `TestApp::spawn()`: a server of our own, a database of our own, tokens for named users.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use taxdesk::auth::{Keys, TokenClaims};
+use taxdesk::{Config, Running};
+
+pub const SECRET: &str = "taxdesk-test-secret";
+
+pub struct TestApp {
+    pub base: String,
+    pub ws_url: String,
+    pub http: reqwest::Client,
+    keys: Keys,
+    running: Option<Running>,
+    /// PostgreSQL: the admin URL and the database to drop afterwards.
+    pg_cleanup: Option<(String, String)>,
+    _dir: TempDir,
+}
+
+/// A folder under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let prefix = base.rsplit_once('/').map(|(p, _)| p).unwrap_or(base);
+    match query {
+        Some(q) => format!("{prefix}/{db}?{q}"),
+        None => format!("{prefix}/{db}"),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    /// Starts a server with extra environment settings (e.g. `TAXDESK_URGE_COOLDOWN`).
+    pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
+        let dir = TempDir(std::env::temp_dir().join(format!("taxdesk-test-{}", unique())));
+        std::fs::create_dir_all(&dir.0).expect("temp dir");
+        let mut vars: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut pg_cleanup = None;
+        let database_url = match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        {
+            Some(admin) => {
+                let name = format!("taxdesk_test_{}", unique());
+                let conn = sea_orm::Database::connect(&admin)
+                    .await
+                    .expect("connect TEST_DATABASE_URL");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                pg_cleanup = Some((admin.clone(), name.clone()));
+                with_database(&admin, &name)
+            }
+            None => format!("sqlite://{}/taxdesk.db", dir.0.display()),
+        };
+        vars.insert("DATABASE_URL".into(), database_url);
+        vars.insert("TAXDESK_BIND".into(), "127.0.0.1:0".into());
+        vars.insert("TAXDESK_DATA_DIR".into(), dir.0.display().to_string());
+        vars.insert("TAXDESK_JWT_SECRET".into(), SECRET.into());
+        let config = Config::from_sources(&vars).expect("test config");
+        let keys = Keys::from_config(&config).expect("keys");
+        let running = taxdesk::start(config.clone()).await.expect("server starts");
+        let addr = running.addr;
+        TestApp {
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/graphql/ws"),
+            http: reqwest::Client::new(),
+            keys,
+            running: Some(running),
+            pg_cleanup,
+            _dir: dir,
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        self.running.as_ref().expect("running").workflow.db()
+    }
+
+    /// A token for `sub` with `role`; the user's name is their id in upper case, and
+    /// taxpayers get an email address.
+    pub fn token(&self, role: &str, sub: &str) -> String {
+        self.token_with(role, sub, Duration::from_secs(3600), true)
+    }
+
+    pub fn token_with(&self, role: &str, sub: &str, ttl: Duration, email: bool) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let exp = if ttl.is_zero() {
+            now - 3600
+        } else {
+            now + ttl.as_secs()
+        };
+        self.keys
+            .mint(&TokenClaims {
+                sub: sub.into(),
+                role: role.into(),
+                name: Some(sub.to_uppercase()),
+                taxpayer_id: (role == "taxpayer").then(|| format!("91330000{sub}")),
+                email: email.then(|| format!("{sub}@example.com")),
+                exp,
+                iat: now,
+            })
+            .expect("mint")
+    }
+
+    pub fn user(&self, role: &str, sub: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            url: format!("{}/graphql", self.base),
+            token: Some(self.token(role, sub)),
+        }
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client {
+            http: self.http.clone(),
+            url: format!("{}/graphql", self.base),
+            token: None,
+        }
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let backend = self.db().get_database_backend();
+        let row = self
+            .db()
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM ({sql}) t"),
+            ))
+            .await
+            .expect("count query")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let running = self.running.take();
+        let cleanup = self.pg_cleanup.take();
+        // Dropping a PostgreSQL database needs its connections gone: stop the server, then
+        // drop with FORCE, on a runtime of its own (we may be inside the test's runtime).
+        std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Some(r) = running {
+                    r.stop(Duration::from_millis(200)).await;
+                }
+                if let Some((admin, name)) = cleanup
+                    && let Ok(conn) = sea_orm::Database::connect(&admin).await
+                {
+                    let _ = conn
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// A GraphQL client for one user.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: Option<String>,
+}
+
+/// A GraphQL response, with helpers to read it.
+#[derive(Debug, Clone)]
+pub struct Gql(pub Value);
+
+impl Gql {
+    /// The first error's `extensions.code`, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.0["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    /// Panics with the errors unless the response has none.
+    pub fn ok(self) -> Value {
+        assert!(
+            self.0.get("errors").is_none(),
+            "unexpected errors: {}",
+            serde_json::to_string_pretty(&self.0["errors"]).unwrap()
+        );
+        self.0["data"].clone()
+    }
+}
+
+impl Client {
+    pub async fn gql(&self, query: &str, variables: Value) -> Gql {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        let body: Value = resp.json().await.expect("a JSON body");
+        Gql(body)
+    }
+}
