@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use taxdesk_graphql::{Limits, build_schema};
+use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
+use taxdesk_workflow::calendar::Calendar;
 use taxdesk_workflow::{Workflow, WorkflowConfig, work_order::Policy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -21,9 +23,10 @@ fn chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-pub fn workflow_config(c: &Config) -> WorkflowConfig {
+pub fn workflow_config(c: &Config) -> anyhow::Result<WorkflowConfig> {
     let defaults = WorkflowConfig::default();
-    WorkflowConfig {
+    let calendar = Calendar::from_setting(c.calendar.as_deref()).context("TAXDESK_CALENDAR")?;
+    Ok(WorkflowConfig {
         work_orders: Policy {
             urge_cooldown: chrono(c.urge_cooldown),
             escalate_after_urges: c.escalate_after_urges,
@@ -36,7 +39,19 @@ pub fn workflow_config(c: &Config) -> WorkflowConfig {
             .map(|(k, v)| (k.clone(), chrono(*v)))
             .collect(),
         default_deadline: chrono(c.default_deadline),
-    }
+        calendar,
+    })
+}
+
+pub fn scheduler_config(c: &Config) -> SchedulerConfig {
+    let mut s = SchedulerConfig::new(MailConfig {
+        smtp_url: c.smtp_url.clone(),
+        outbox_dir: c.data_dir.join("outbox"),
+        from: c.mail_from.clone(),
+    });
+    s.lease = chrono(c.job_lease);
+    s.cron = c.cron.clone();
+    s
 }
 
 pub fn limits(c: &Config) -> Limits {
@@ -54,11 +69,15 @@ pub struct Running {
     pub workflow: Workflow,
     shutdown: Option<oneshot::Sender<()>>,
     join: JoinHandle<std::io::Result<()>>,
+    scheduler: Option<Stopper>,
 }
 
 impl Running {
     /// Stops accepting, lets requests in flight finish (WebSockets get `grace` to close).
     pub async fn stop(mut self, grace: Duration) {
+        if let Some(s) = self.scheduler.take() {
+            s.stop().await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -71,6 +90,17 @@ impl Running {
         }
     }
 
+    /// Stops everything at once, without waiting for anything in flight.
+    pub fn abort(mut self) {
+        if let Some(s) = self.scheduler.take() {
+            s.abort();
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.join.abort();
+    }
+
     /// Runs until the server ends by itself (it does not, short of an error).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.join.await.context("server task")?.context("server")
@@ -81,7 +111,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     taxdesk_workflow::metrics::describe_defaults();
     let conn = db::connect(&config.database_url).await?;
     db::migrate(&conn).await?;
-    let workflow = Workflow::new(conn, workflow_config(&config));
+    let workflow = Workflow::new(conn, workflow_config(&config)?);
+    let scheduler = if config.scheduler {
+        Some(Scheduler::new(workflow.clone(), scheduler_config(&config))?.start())
+    } else {
+        tracing::info!("scheduler off on this instance (TAXDESK_SCHEDULER=off)");
+        None
+    };
     let schema = build_schema(workflow.clone(), &limits(&config));
     let keys = Keys::from_config(&config)?;
     let graphiql = async_graphql::http::GraphiQLSource::build()
@@ -122,5 +158,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         workflow,
         shutdown: Some(tx),
         join,
+        scheduler,
     })
 }

@@ -34,6 +34,12 @@ pub struct Config {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub log_format: LogFormat,
+    pub mail_from: String,
+    /// Whether this instance runs scheduled jobs (every instance may; they share the work).
+    pub scheduler: bool,
+    pub job_lease: Duration,
+    /// Recurring jobs: kind → cron expression (six fields, seconds first, Asia/Shanghai).
+    pub cron: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -69,6 +75,10 @@ struct File {
     max_depth: Option<usize>,
     max_complexity: Option<usize>,
     log_format: Option<LogFormat>,
+    mail_from: Option<String>,
+    scheduler: Option<bool>,
+    job_lease: Option<String>,
+    cron: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `90s`, `15m`, `24h`, `30d` (also `500ms`); a bare number is seconds.
@@ -160,6 +170,18 @@ impl Config {
             None => file.escalate_after_urges.unwrap_or(3),
         };
 
+        let scheduler = match env.get("TAXDESK_SCHEDULER").map(String::as_str) {
+            Some("on" | "1" | "true") => true,
+            Some("off" | "0" | "false") => false,
+            Some(other) => bail!("TAXDESK_SCHEDULER={other}: use on or off"),
+            None => file.scheduler.unwrap_or(true),
+        };
+        let mut cron = vec![("jobs.prune".to_string(), "0 30 3 * * *".to_string())];
+        for (kind, expr) in file.cron.unwrap_or_default() {
+            cron.retain(|(k, _)| *k != kind);
+            cron.push((kind, expr));
+        }
+
         Ok(Config {
             bind: bind
                 .parse()
@@ -186,6 +208,11 @@ impl Config {
             max_depth: file.max_depth.unwrap_or(12),
             max_complexity: file.max_complexity.unwrap_or(2_000),
             log_format,
+            mail_from: pick("TAXDESK_MAIL_FROM", file.mail_from)
+                .unwrap_or_else(|| "征纳互动 <noreply@taxdesk.local>".into()),
+            scheduler,
+            job_lease: dur("TAXDESK_JOB_LEASE", file.job_lease, "60s")?,
+            cron,
         })
     }
 

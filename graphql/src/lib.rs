@@ -2,6 +2,7 @@
 //! `taxdesk-workflow`, and map the result. Nothing here knows HTTP; the binary attaches the
 //! viewer's [`Identity`] and a [`RequestId`] to each request.
 
+mod admin;
 mod common;
 pub mod error;
 pub mod guard;
@@ -22,10 +23,15 @@ pub struct Query(
     identity::MeQuery,
     work_order::WorkOrderQuery,
     personal::PersonalQuery,
+    admin::AdminQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(work_order::WorkOrderMutation, personal::PersonalMutation);
+pub struct Mutation(
+    work_order::WorkOrderMutation,
+    personal::PersonalMutation,
+    admin::AdminMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(personal::PersonalSubscription);

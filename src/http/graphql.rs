@@ -1,15 +1,13 @@
 //! GraphQL over HTTP: POST with a JSON body, GET with query parameters (queries only) or
 //! GraphiQL for a browser. Bodies are bounded and checked before the GraphQL parser runs.
 
-use std::collections::HashMap;
-
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{Variables, parser::parse_query};
+use async_graphql::{ServerError, Variables, parser::parse_query};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Extension, Query, State, rejection::QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use taxdesk_graphql::{Code, guard};
 use taxdesk_workflow::metrics;
 
@@ -28,30 +26,60 @@ struct Params {
     operation_name: Option<String>,
 }
 
-fn bad_request(format: Format, zh: &str, en: &str) -> Response {
-    reply::error(StatusCode::BAD_REQUEST, format, Code::BadRequest, zh, en)
+/// Why a request is not a well-formed GraphQL-over-HTTP request: answered 400 whatever
+/// the negotiated format, since no GraphQL response could be produced for it.
+struct Unusable {
+    code: Code,
+    zh: &'static str,
+    en: &'static str,
 }
 
-/// Why a request's parameters are unusable, in Chinese and English.
-type Unusable = (&'static str, &'static str);
+impl Unusable {
+    fn bad_request(zh: &'static str, en: &'static str) -> Unusable {
+        Unusable {
+            code: Code::BadRequest,
+            zh,
+            en,
+        }
+    }
+
+    fn reply(self, format: Format) -> Response {
+        reply::error(StatusCode::BAD_REQUEST, format, self.code, self.zh, self.en)
+    }
+}
 
 /// Reads `query`, `variables`, `operationName` from a JSON object, checking their types.
-fn params_from_json(map: serde_json::Map<String, Value>) -> Result<Params, Unusable> {
+fn params_from_json(map: Map<String, Value>) -> Result<Params, Unusable> {
     let query = match map.get("query") {
         Some(Value::String(q)) => q.clone(),
-        Some(_) => return Err(("query 必须是字符串", "query must be a string")),
-        None => return Err(("缺少 query", "the request has no query")),
+        Some(_) => {
+            return Err(Unusable::bad_request(
+                "query 必须是字符串",
+                "query must be a string",
+            ));
+        }
+        None => {
+            return Err(Unusable::bad_request(
+                "缺少 query",
+                "the request has no query",
+            ));
+        }
     };
     let variables = match map.get("variables") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(_) => return Err(("variables 必须是对象", "variables must be an object")),
+        Some(_) => {
+            return Err(Unusable::bad_request(
+                "variables 必须是对象",
+                "variables must be an object",
+            ));
+        }
     };
     let operation_name = match map.get("operationName") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
-            return Err((
+            return Err(Unusable::bad_request(
                 "operationName 必须是字符串",
                 "operationName must be a string",
             ));
@@ -61,7 +89,10 @@ fn params_from_json(map: serde_json::Map<String, Value>) -> Result<Params, Unusa
         map.get("extensions"),
         None | Some(Value::Null) | Some(Value::Object(_))
     ) {
-        return Err(("extensions 必须是对象", "extensions must be an object"));
+        return Err(Unusable::bad_request(
+            "extensions 必须是对象",
+            "extensions must be an object",
+        ));
     }
     Ok(Params {
         query,
@@ -70,40 +101,68 @@ fn params_from_json(map: serde_json::Map<String, Value>) -> Result<Params, Unusa
     })
 }
 
+/// Turns GET query parameters into the JSON shape of a POST body, so both are checked by
+/// `params_from_json`. `variables` and `extensions` arrive JSON-encoded (the spec's
+/// encoding); other parameters (a cache buster, say) are ignored.
+fn json_from_query(pairs: Vec<(String, String)>) -> Result<Map<String, Value>, Unusable> {
+    let mut map = Map::new();
+    for (name, value) in pairs {
+        let value = match name.as_str() {
+            "query" => Value::String(value),
+            // The spec: an empty operationName is the same as none (names are never empty).
+            "operationName" if value.is_empty() => continue,
+            "operationName" => Value::String(value),
+            "variables" | "extensions" => serde_json::from_str(&value).map_err(|_| Unusable {
+                code: Code::GraphqlParseFailed,
+                zh: "variables 与 extensions 须为 JSON 编码",
+                en: "variables and extensions must be JSON-encoded",
+            })?,
+            _ => continue,
+        };
+        // Which of two values was meant is a guess; refuse rather than pick one.
+        if map.insert(name, value).is_some() {
+            return Err(Unusable::bad_request(
+                "请求参数重复",
+                "a request parameter is given more than once",
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// Whether a POST body is declared UTF-8 JSON, so it can be read. A missing charset means
+/// UTF-8 (the spec); another one would be misread, since JSON is decoded as UTF-8.
+fn is_utf8_json(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = media == "application/json" || media == "application/graphql-response+json";
+    json && parts
+        .filter_map(|p| p.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .all(|(_, value)| reply::is_utf8(value))
+}
+
 pub async fn post(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let format = Format::from_accept(header_str(&headers, header::ACCEPT));
+    let Some(format) = Format::negotiate(header_str(&headers, header::ACCEPT)) else {
+        return reply::not_acceptable();
+    };
     let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media != "application/json" && media != "application/graphql-response+json" {
-        return reply::error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format,
-            Code::UnsupportedMediaType,
-            "请求体须为 application/json",
-            &format!("the body must be application/json, not {content_type:?}"),
-        );
+    if !is_utf8_json(content_type) {
+        return reply::unsupported_media_type(format, content_type);
     }
-    let bytes = match to_bytes(body, s.body_limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return reply::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format,
-                Code::PayloadTooLarge,
-                &format!("请求体超过 {} 字节上限", s.body_limit),
-                &format!("the body is larger than the {} byte limit", s.body_limit),
-            );
-        }
+    let Ok(bytes) = to_bytes(body, s.body_limit).await else {
+        return reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format,
+            Code::PayloadTooLarge,
+            &format!("请求体超过 {} 字节上限", s.body_limit),
+            &format!("the body is larger than the {} byte limit", s.body_limit),
+        );
     };
     // serde_json bounds nesting (128) and rejects lone surrogates and bad escapes.
     let value: Value = match serde_json::from_slice(&bytes) {
@@ -119,68 +178,45 @@ pub async fn post(
         }
     };
     let params = match value {
-        Value::Object(map) => match params_from_json(map) {
-            Ok(p) => p,
-            Err((zh, en)) => return bad_request(format, zh, en),
-        },
-        Value::Array(_) => {
-            return bad_request(
-                format,
-                "不支持批量请求",
-                "batched requests are not supported",
-            );
-        }
-        _ => {
-            return bad_request(
-                format,
-                "请求体须为 JSON 对象",
-                "the body must be a JSON object",
-            );
-        }
+        Value::Object(map) => params_from_json(map),
+        Value::Array(_) => Err(Unusable::bad_request(
+            "不支持批量请求",
+            "batched requests are not supported",
+        )),
+        _ => Err(Unusable::bad_request(
+            "请求体须为 JSON 对象",
+            "the body must be a JSON object",
+        )),
     };
-    execute(&s, &rid, &headers, params, format, true).await
+    match params {
+        Ok(p) => execute(&s, &rid, &headers, p, format, true).await,
+        Err(unusable) => unusable.reply(format),
+    }
 }
 
 pub async fn get(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let format = Format::from_accept(header_str(&headers, header::ACCEPT));
-    let Ok(Query(q)) = query else {
-        return bad_request(format, "查询参数格式错误", "the query string is malformed");
+    let accept = header_str(&headers, header::ACCEPT);
+    let Ok(Query(pairs)) = query else {
+        let format = Format::negotiate(accept).unwrap_or(Format::Json);
+        return Unusable::bad_request("查询参数格式错误", "the query string is malformed")
+            .reply(format);
     };
-    let wants_html = header_str(&headers, header::ACCEPT).is_some_and(|a| a.contains("text/html"));
-    if !q.contains_key("query") && wants_html {
+    // A browser opening the endpoint gets GraphiQL; a request with a query is GraphQL.
+    let wants_html = accept.is_some_and(|a| a.contains("text/html"));
+    if wants_html && !pairs.iter().any(|(name, _)| name == "query") {
         return Html(s.graphiql.as_str().to_owned()).into_response();
     }
-    let mut map = serde_json::Map::new();
-    if let Some(query) = q.get("query") {
-        map.insert("query".into(), Value::String(query.clone()));
-    }
-    if let Some(op) = q.get("operationName") {
-        map.insert("operationName".into(), Value::String(op.clone()));
-    }
-    if let Some(v) = q.get("variables") {
-        match serde_json::from_str::<Value>(v) {
-            Ok(v) => {
-                map.insert("variables".into(), v);
-            }
-            Err(_) => {
-                return reply::error(
-                    StatusCode::BAD_REQUEST,
-                    format,
-                    Code::GraphqlParseFailed,
-                    "variables 不是合法的 JSON",
-                    "variables is not valid JSON",
-                );
-            }
-        }
-    }
-    match params_from_json(map) {
+    let Some(format) = Format::negotiate(accept) else {
+        return reply::not_acceptable();
+    };
+    match json_from_query(pairs).and_then(params_from_json) {
         Ok(p) => execute(&s, &rid, &headers, p, format, false).await,
-        Err((zh, en)) => bad_request(format, zh, en),
+        Err(unusable) => unusable.reply(format),
     }
 }
 
@@ -213,6 +249,55 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     ty == Some(OperationType::Mutation)
 }
 
+/// The spec's answer to a mutation sent with GET: 405, and nothing executed.
+fn mutation_over_get(format: Format) -> Response {
+    let mut r = reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format,
+        Code::BadRequest,
+        "变更操作须使用 POST",
+        "mutations must be sent with POST",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+fn error_code(e: &ServerError) -> Option<&str> {
+    match e.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// Whether the request was refused before any resolver ran (parse, validation, limits,
+/// variable coercion): a GraphQL request error, as opposed to a field error. Mirrors
+/// `Code::is_request_error`; an error without a code is not assumed to be one.
+fn is_request_error(resp: &async_graphql::Response) -> bool {
+    resp.data == async_graphql::Value::Null
+        && !resp.errors.is_empty()
+        && resp.errors.iter().all(|e| {
+            matches!(
+                error_code(e),
+                Some(
+                    "GRAPHQL_PARSE_FAILED"
+                        | "GRAPHQL_VALIDATION_FAILED"
+                        | "QUERY_TOO_COMPLEX"
+                        | "BAD_REQUEST"
+                )
+            )
+        })
+}
+
+/// The status of a request error: 400 where the client reads status codes
+/// (`application/graphql-response+json`), 200 for legacy `application/json` clients.
+fn request_error_status(format: Format) -> StatusCode {
+    match format {
+        Format::GraphqlResponse => StatusCode::BAD_REQUEST,
+        Format::Json => StatusCode::OK,
+    }
+}
+
 async fn execute(
     s: &AppState,
     rid: &RequestId,
@@ -221,13 +306,9 @@ async fn execute(
     format: Format,
     allow_mutation: bool,
 ) -> Response {
-    let request_error_status = match format {
-        Format::GraphqlResponse => StatusCode::BAD_REQUEST,
-        Format::Json => StatusCode::OK,
-    };
     if guard::nesting_depth(&p.query) > guard::MAX_NESTING {
         return reply::error(
-            request_error_status,
+            request_error_status(format),
             format,
             Code::QueryTooComplex,
             "查询嵌套过深",
@@ -235,16 +316,7 @@ async fn execute(
         );
     }
     if !allow_mutation && is_mutation(&p.query, p.operation_name.as_deref()) {
-        let mut r = reply::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format,
-            Code::BadRequest,
-            "变更操作须使用 POST",
-            "mutations must be sent with POST",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return r;
+        return mutation_over_get(format);
     }
     let identity = auth::identify(
         &s.keys,
@@ -262,27 +334,12 @@ async fn execute(
         req = req.operation_name(op);
     }
     let resp = s.schema.execute(req).await;
+    respond(&resp, format)
+}
 
-    let codes: Vec<&str> = resp
-        .errors
-        .iter()
-        .filter_map(|e| e.extensions.as_ref()?.get("code"))
-        .filter_map(|v| match v {
-            async_graphql::Value::String(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect();
-    let request_error = resp.data == async_graphql::Value::Null
-        && !resp.errors.is_empty()
-        && codes.iter().all(|c| {
-            matches!(
-                *c,
-                "GRAPHQL_PARSE_FAILED"
-                    | "GRAPHQL_VALIDATION_FAILED"
-                    | "QUERY_TOO_COMPLEX"
-                    | "BAD_REQUEST"
-            )
-        });
+/// Counts the outcome and encodes the GraphQL response with the status its kind calls for.
+fn respond(resp: &async_graphql::Response, format: Format) -> Response {
+    let request_error = is_request_error(resp);
     let outcome = if resp.errors.is_empty() {
         "ok"
     } else if request_error {
@@ -294,16 +351,64 @@ async fn execute(
     for e in &resp.errors {
         tracing::debug!(error = %e.message, "graphql error");
     }
-    let mut body =
-        serde_json::to_value(&resp).unwrap_or_else(|_| Value::Object(Default::default()));
-    if request_error && let Value::Object(m) = &mut body {
+    let mut body = serde_json::to_value(resp).unwrap_or_else(|_| Value::Object(Map::new()));
+    if !request_error {
+        return reply::json(StatusCode::OK, format, &body);
+    }
+    if let Value::Object(m) = &mut body {
         // A request that never executed has no `data` entry (GraphQL over HTTP).
         m.remove("data");
     }
-    let status = if request_error {
-        request_error_status
-    } else {
-        StatusCode::OK
-    };
-    reply::json(status, format, &body)
+    reply::json(request_error_status(format), format, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn get_parameters_are_read_like_a_json_body() {
+        let map = json_from_query(pairs(&[
+            ("query", "{ __typename }"),
+            ("operationName", ""),
+            ("variables", r#"{"a":1}"#),
+            ("extensions", "{}"),
+            ("_", "cache-buster"),
+        ]))
+        .ok()
+        .and_then(|m| params_from_json(m).ok());
+        let p = map.expect("well-formed");
+        assert_eq!(p.query, "{ __typename }");
+        assert_eq!(p.operation_name, None, "an empty operationName is none");
+        assert_eq!(p.variables, Some(serde_json::json!({"a": 1})));
+    }
+
+    #[test]
+    fn get_parameters_that_are_ambiguous_or_not_json_are_refused() {
+        let dup = json_from_query(pairs(&[("query", "{ a }"), ("query", "{ b }")]));
+        assert!(dup.is_err_and(|u| u.code == Code::BadRequest));
+        let bad = json_from_query(pairs(&[("query", "{ a }"), ("variables", "{")]));
+        assert!(bad.is_err_and(|u| u.code == Code::GraphqlParseFailed));
+        let ext = json_from_query(pairs(&[("query", "{ a }"), ("extensions", "[1]")]))
+            .and_then(params_from_json);
+        assert!(ext.is_err_and(|u| u.code == Code::BadRequest));
+    }
+
+    #[test]
+    fn only_utf8_json_bodies_are_read() {
+        let ok = is_utf8_json;
+        assert!(ok("application/json"));
+        assert!(ok("Application/JSON; charset=UTF-8"));
+        assert!(ok("application/json; charset=\"utf-8\""));
+        assert!(!ok("application/json; charset=iso-8859-1"));
+        assert!(!ok("text/plain"));
+        assert!(!ok("application/x-www-form-urlencoded"));
+        assert!(!ok(""), "a POST without Content-Type is refused");
+    }
 }

@@ -14,6 +14,8 @@ pub struct TestApp {
     pub base: String,
     pub ws_url: String,
     pub http: reqwest::Client,
+    pub database_url: String,
+    pub data_dir: std::path::PathBuf,
     keys: Keys,
     running: Option<Running>,
     /// PostgreSQL: the admin URL and the database to drop afterwards.
@@ -79,7 +81,7 @@ impl TestApp {
             }
             None => format!("sqlite://{}/taxdesk.db", dir.0.display()),
         };
-        vars.insert("DATABASE_URL".into(), database_url);
+        vars.insert("DATABASE_URL".into(), database_url.clone());
         vars.insert("TAXDESK_BIND".into(), "127.0.0.1:0".into());
         vars.insert("TAXDESK_DATA_DIR".into(), dir.0.display().to_string());
         vars.insert("TAXDESK_JWT_SECRET".into(), SECRET.into());
@@ -91,10 +93,28 @@ impl TestApp {
             base: format!("http://{addr}"),
             ws_url: format!("ws://{addr}/graphql/ws"),
             http: reqwest::Client::new(),
+            database_url,
+            data_dir: dir.0.clone(),
             keys,
             running: Some(running),
             pg_cleanup,
             _dir: dir,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
+    /// Polls `sql`'s row count until it reaches `n` (or `timeout` passes); returns the last count.
+    pub async fn wait_for_count(&self, sql: &str, n: i64, timeout: Duration) -> i64 {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let c = self.count(sql).await;
+            if c >= n || std::time::Instant::now() > deadline {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
@@ -164,10 +184,16 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let running = self.running.take();
-        let cleanup = self.pg_cleanup.take();
-        // Dropping a PostgreSQL database needs its connections gone: stop the server, then
-        // drop with FORCE, on a runtime of its own (we may be inside the test's runtime).
+        // The server's tasks live on the test's runtime, which this drop blocks: abort them
+        // rather than wait for them.
+        if let Some(r) = self.running.take() {
+            r.abort();
+        }
+        let Some((admin, name)) = self.pg_cleanup.take() else {
+            return;
+        };
+        // Dropping a PostgreSQL database needs its connections gone (FORCE ends them), on a
+        // runtime of its own.
         std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -176,12 +202,7 @@ impl Drop for TestApp {
                 return;
             };
             rt.block_on(async move {
-                if let Some(r) = running {
-                    r.stop(Duration::from_millis(200)).await;
-                }
-                if let Some((admin, name)) = cleanup
-                    && let Ok(conn) = sea_orm::Database::connect(&admin).await
-                {
+                if let Ok(conn) = sea_orm::Database::connect(&admin).await {
                     let _ = conn
                         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await;

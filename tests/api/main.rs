@@ -6,5 +6,7 @@ mod helpers;
 
 mod identity;
 mod notifications;
+mod scheduler;
+mod smtp;
 mod transport;
 mod work_orders;

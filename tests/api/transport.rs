@@ -120,6 +120,88 @@ async fn malformed_requests_get_coded_json_errors() {
 }
 
 #[tokio::test]
+async fn media_types_are_negotiated_and_refused_with_coded_errors() {
+    let app = TestApp::spawn().await;
+    let typename = r#"{"query": "{ __typename }"}"#;
+
+    // The client's recommended Accept (GraphQL over HTTP): the GraphQL response type wins.
+    let (s, ct, b) = post_raw(
+        &app,
+        "application/json; charset=utf-8",
+        Some("application/graphql-response+json; charset=utf-8, application/json; charset=utf-8"),
+        typename.into(),
+    )
+    .await;
+    assert_eq!(
+        (s, &b["data"]["__typename"]),
+        (StatusCode::OK, &json!("Query"))
+    );
+    assert!(ct.starts_with("application/graphql-response+json"));
+
+    // Accept names nothing we write: 406, as the spec recommends, still a coded JSON error.
+    let (s, ct, b) = post_raw(
+        &app,
+        "application/json",
+        Some("text/plain"),
+        typename.into(),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::NOT_ACCEPTABLE, "UNSUPPORTED_MEDIA_TYPE")
+    );
+    assert!(ct.starts_with("application/json"));
+
+    // A body in another charset would be misread as UTF-8.
+    let (s, _, b) = post_raw(
+        &app,
+        "application/json; charset=iso-8859-1",
+        None,
+        typename.into(),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+    );
+}
+
+#[tokio::test]
+async fn get_parameters_follow_the_spec_encoding() {
+    let app = TestApp::spawn().await;
+    let get = |params: &'static [(&'static str, &'static str)]| {
+        app.http
+            .get(format!("{}/graphql", app.base))
+            .header("accept", "application/graphql-response+json")
+            .query(params)
+            .send()
+    };
+    // An empty operationName is the same as none.
+    let r = get(&[("query", "query A { __typename }"), ("operationName", "")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["data"]["__typename"], "Query", "{b}");
+
+    // Two values for one parameter: which was meant is a guess, so it is refused.
+    let r = get(&[("query", "{ __typename }"), ("query", "{ me { id } }")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(code(&b), "BAD_REQUEST");
+
+    // extensions is JSON-encoded and must be an object, as in a POST body.
+    let r = get(&[("query", "{ __typename }"), ("extensions", "[1]")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(code(&b), "BAD_REQUEST");
+}
+
+#[tokio::test]
 async fn deep_wide_and_nested_queries_are_refused() {
     let app = TestApp::spawn().await;
     let gr = Some("application/graphql-response+json");

@@ -5,8 +5,10 @@
 //! that must happen outside this crate.
 
 pub mod actor;
+pub mod calendar;
 pub mod entities;
 pub mod error;
+pub mod jobs;
 pub mod metrics;
 pub mod notification;
 pub mod page;

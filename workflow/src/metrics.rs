@@ -8,8 +8,48 @@ use std::sync::{LazyLock, Mutex};
 type Key = (&'static str, Vec<(&'static str, String)>);
 
 static COUNTERS: LazyLock<Mutex<BTreeMap<Key, u64>>> = LazyLock::new(Default::default);
+static GAUGES: LazyLock<Mutex<BTreeMap<Key, f64>>> = LazyLock::new(Default::default);
 static HELP: LazyLock<Mutex<BTreeMap<&'static str, &'static str>>> =
     LazyLock::new(Default::default);
+static HISTOGRAMS: LazyLock<Mutex<BTreeMap<&'static str, Histogram>>> =
+    LazyLock::new(Default::default);
+
+/// Upper bounds (seconds) of the buckets of every histogram.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+#[derive(Clone, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Records one observation (in seconds) in a histogram.
+pub fn observe(name: &'static str, value: f64) {
+    if let Ok(mut h) = HISTOGRAMS.lock() {
+        let h = h.entry(name).or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if value <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += value;
+    }
+}
+
+/// Sets a gauge to a current value.
+pub fn set_gauge(name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+    let key = (
+        name,
+        labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
+    );
+    if let Ok(mut g) = GAUGES.lock() {
+        g.insert(key, value);
+    }
+}
 
 /// Declares a counter so it is exported (at zero) before its first increment.
 pub fn describe(name: &'static str, help: &'static str) {
@@ -56,21 +96,44 @@ pub fn render() -> String {
         let mut any = false;
         for ((n, labels), v) in counters.iter().filter(|((n, _), _)| n == name) {
             any = true;
-            if labels.is_empty() {
-                out.push_str(&format!("{n} {v}\n"));
-            } else {
-                let l: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                    .collect();
-                out.push_str(&format!("{n}{{{}}} {v}\n", l.join(",")));
-            }
+            out.push_str(&format!("{n}{} {v}\n", label_text(labels)));
         }
         if !any {
             out.push_str(&format!("{name} 0\n"));
         }
     }
+    let gauges = GAUGES.lock().map(|g| g.clone()).unwrap_or_default();
+    let mut last = "";
+    for ((name, labels), v) in &gauges {
+        if *name != last {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            last = name;
+        }
+        out.push_str(&format!("{name}{} {v}\n", label_text(labels)));
+    }
+    let histograms = HISTOGRAMS.lock().map(|h| h.clone()).unwrap_or_default();
+    for (name, h) in &histograms {
+        out.push_str(&format!("# TYPE {name} histogram\n"));
+        for (i, b) in BUCKETS.iter().enumerate() {
+            out.push_str(&format!("{name}_bucket{{le=\"{b}\"}} {}\n", h.counts[i]));
+        }
+        out.push_str(&format!(
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}\n",
+            h.count, h.sum, h.count
+        ));
+    }
     out
+}
+
+fn label_text(labels: &[(&'static str, String)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let l: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    format!("{{{}}}", l.join(","))
 }
 
 /// The counters every instance exports.

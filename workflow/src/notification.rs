@@ -8,6 +8,7 @@ use sea_orm::{
 
 use crate::entities::{notification, outbox_email};
 use crate::error::Result;
+use crate::jobs;
 use crate::page::{self, Keyed, Page, PageRequest};
 use crate::workflow::{Workflow, new_id};
 
@@ -61,13 +62,15 @@ pub struct Email {
     pub body_html: String,
 }
 
+/// Writes the email and the job that delivers it.
 pub(crate) async fn enqueue_email(
     db: &impl ConnectionTrait,
     e: Email,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
+    let id = new_id();
     let row = outbox_email::ActiveModel {
-        id: Set(new_id()),
+        id: Set(id.clone()),
         user_id: Set(e.user_id),
         to_address: Set(e.to_address),
         kind: Set(e.kind),
@@ -84,6 +87,13 @@ pub(crate) async fn enqueue_email(
     outbox_email::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
+    let job = jobs::NewJob::new(
+        jobs::kind::EMAIL_DELIVER,
+        format!("email:{id}"),
+        now,
+        serde_json::json!({ "emailId": id }),
+    );
+    jobs::schedule(db, job, now).await?;
     Ok(())
 }
 
@@ -141,5 +151,26 @@ impl Workflow {
             .filter(notification::Column::ReadAt.is_null())
             .count(&self.db)
             .await?)
+    }
+}
+
+impl Keyed for outbox_email::Model {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Workflow {
+    /// Admins: the email outbox by state (`PENDING`, `SENDING`, `SENT`, `FAILED`), newest first.
+    pub async fn outbox(
+        &self,
+        state: Option<&str>,
+        req: &PageRequest,
+    ) -> Result<Page<outbox_email::Model>> {
+        let mut q = outbox_email::Entity::find();
+        if let Some(s) = state {
+            q = q.filter(outbox_email::Column::State.eq(s));
+        }
+        page::newest_first(&self.db, q, outbox_email::Column::Id, req).await
     }
 }

@@ -70,16 +70,20 @@ impl Workflow {
             created_at: Set(now),
             updated_at: Set(now),
         };
+        let mut columns = vec![
+            user::Column::Role,
+            user::Column::DisplayName,
+            user::Column::TaxpayerId,
+            user::Column::UpdatedAt,
+        ];
+        // A token without an email keeps the address the user gave (`updateMyContact`).
+        if claims.email.is_some() {
+            columns.push(user::Column::Email);
+        }
         user::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(user::Column::Id)
-                    .update_columns([
-                        user::Column::Role,
-                        user::Column::DisplayName,
-                        user::Column::TaxpayerId,
-                        user::Column::Email,
-                        user::Column::UpdatedAt,
-                    ])
+                    .update_columns(columns)
                     .to_owned(),
             )
             .exec_without_returning(&self.db)
@@ -87,6 +91,38 @@ impl Workflow {
         tracing::debug!(user.id = %claims.id, role = claims.role.as_ref(), "user recorded");
         self.users.remember(claims);
         Ok(())
+    }
+
+    /// Sets the address emails are sent to (a taxpayer's token may carry none).
+    pub async fn update_contact(&self, user_id: &str, email: &str) -> Result<user::Model> {
+        let email = crate::error::check::text("email", email, 3, 254)?;
+        let valid = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        }) && !email.chars().any(char::is_whitespace);
+        if !valid {
+            return Err(Error::input(
+                "email",
+                format!("「{email}」不是有效的邮箱地址"),
+                format!("{email:?} is not an email address"),
+            ));
+        }
+        let now = self.now();
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::Email,
+                sea_orm::sea_query::Expr::value(email.clone()),
+            )
+            .col_expr(
+                user::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("user", user_id))
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<user::Model>> {

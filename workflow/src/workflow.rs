@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DatabaseConnection;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
+use crate::calendar::Calendar;
 use crate::entities::notification;
 use crate::users::Directory;
 use crate::work_order::Policy;
@@ -28,9 +29,11 @@ pub const DEFAULT_CATEGORIES: [&str; 8] = [
 pub struct WorkflowConfig {
     pub work_orders: Policy,
     pub categories: Vec<String>,
-    /// How long after creation a work order of this category is due.
+    /// How long after creation a work order of this category is due. Whole days are
+    /// counted as working days of the calendar; anything else as plain time.
     pub deadlines: HashMap<String, Duration>,
     pub default_deadline: Duration,
+    pub calendar: Calendar,
 }
 
 impl Default for WorkflowConfig {
@@ -40,6 +43,7 @@ impl Default for WorkflowConfig {
             categories: DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
             deadlines: HashMap::new(),
             default_deadline: Duration::days(5),
+            calendar: Calendar::bundled(),
         }
     }
 }
@@ -52,6 +56,7 @@ pub struct Workflow {
     pub(crate) config: Arc<WorkflowConfig>,
     pub(crate) users: Arc<Directory>,
     pub(crate) feed: broadcast::Sender<notification::Model>,
+    pub(crate) job_signal: Arc<Notify>,
     clock: Clock,
 }
 
@@ -63,6 +68,7 @@ impl Workflow {
             config: Arc::new(config),
             users: Arc::new(Directory::default()),
             feed,
+            job_signal: Arc::new(Notify::new()),
             clock: Arc::new(Utc::now),
         }
     }
@@ -83,6 +89,29 @@ impl Workflow {
 
     pub fn config(&self) -> &WorkflowConfig {
         &self.config
+    }
+
+    /// Signalled after a commit that wrote jobs, so a sleeping scheduler looks again.
+    pub fn job_signal(&self) -> Arc<Notify> {
+        self.job_signal.clone()
+    }
+
+    /// When a work order of `category` created at `from` is due.
+    pub fn deadline_for(&self, category: &str, from: DateTime<Utc>) -> DateTime<Utc> {
+        let d = self
+            .config
+            .deadlines
+            .get(category)
+            .copied()
+            .unwrap_or(self.config.default_deadline);
+        let whole_days = d > Duration::zero() && d.num_seconds() % 86_400 == 0;
+        if whole_days {
+            self.config
+                .calendar
+                .add_working_days(from, d.num_days() as u32)
+        } else {
+            from + d
+        }
     }
 
     /// Notifications as they are committed, for realtime delivery.

@@ -1,5 +1,6 @@
 //! sea-orm entities, one file per table. Statuses are stored as stable strings.
 
+pub mod job;
 pub mod notification;
 pub mod outbox_email;
 pub mod user;

@@ -19,6 +19,7 @@ use super::notices;
 use crate::actor::{Actor, Role};
 use crate::entities::{user, work_order, work_order_history};
 use crate::error::{Error, Result, check};
+use crate::jobs;
 use crate::metrics;
 use crate::notification::{self, Email, Notice};
 use crate::page::{self, Keyed, Page, PageRequest};
@@ -234,6 +235,7 @@ impl WorkOrders<'_> {
             .exec_without_returning(&txn)
             .await?;
         record(&txn, &order, actor, "CREATE", None, None, now).await?;
+        schedule_deadline(&txn, &order, now).await?;
         let effects = [
             Effect::Notify {
                 to: Recipient::Owner,
@@ -247,6 +249,7 @@ impl WorkOrders<'_> {
         let written = write_effects(&txn, &order, actor, &effects, None, now).await?;
         txn.commit().await?;
         metrics::transition("work_order", "CREATE");
+        wf.jobs_written();
         tracing::info!(work_order.id = %order.id, number = %order.number, actor.id = %actor.id, "work order created");
         wf.publish(written);
         Ok(order)
@@ -298,6 +301,7 @@ impl WorkOrders<'_> {
             let written = write_effects(&txn, &after, actor, &effects, note.as_deref(), now).await?;
             txn.commit().await?;
             metrics::transition("work_order", kind.as_ref());
+            wf.jobs_written();
             tracing::info!(from = %order.status, to = %after.status, version = after.version, "work order transition");
             wf.publish(written);
             Ok(after)
@@ -413,6 +417,25 @@ async fn ensure_taxpayer(txn: &DatabaseTransaction, id: &str, now: DateTime<Utc>
             Ok(())
         }
     }
+}
+
+/// The job that raises `overdue` when the deadline passes; keyed by the deadline, so a new
+/// deadline gets a new job and the same one is never scheduled twice.
+async fn schedule_deadline(
+    txn: &DatabaseTransaction,
+    o: &work_order::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(deadline) = o.deadline {
+        let job = jobs::NewJob::new(
+            jobs::kind::WORK_ORDER_DEADLINE,
+            format!("work_order.deadline:{}:{}", o.id, deadline.timestamp()),
+            deadline,
+            serde_json::json!({ "workOrderId": o.id }),
+        );
+        jobs::schedule(txn, job, now).await?;
+    }
+    Ok(())
 }
 
 async fn record(
