@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use taxdesk_chat::{Chat, ChatConfig};
 use taxdesk_graphql::{Limits, build_schema};
 use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
 use taxdesk_workflow::calendar::Calendar;
@@ -41,6 +42,17 @@ pub fn workflow_config(c: &Config) -> anyhow::Result<WorkflowConfig> {
         default_deadline: chrono(c.default_deadline),
         calendar,
     })
+}
+
+pub fn chat_config(c: &Config) -> ChatConfig {
+    ChatConfig {
+        queue_timeout: chrono(c.queue_timeout),
+        queue_offer_after: chrono(c.queue_offer_after),
+        answer_timeout: chrono(c.answer_timeout),
+        idle_timeout: chrono(c.idle_timeout),
+        default_max_concurrent: c.max_concurrent,
+        ..ChatConfig::default()
+    }
 }
 
 pub fn scheduler_config(c: &Config) -> SchedulerConfig {
@@ -112,13 +124,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let conn = db::connect(&config.database_url).await?;
     db::migrate(&conn).await?;
     let workflow = Workflow::new(conn, workflow_config(&config)?);
+    let chat = Chat::new(workflow.clone(), chat_config(&config));
     let scheduler = if config.scheduler {
-        Some(Scheduler::new(workflow.clone(), scheduler_config(&config))?.start())
+        let mut s = Scheduler::new(workflow.clone(), scheduler_config(&config))?;
+        s.with_chat(chat.clone());
+        Some(s.start())
     } else {
         tracing::info!("scheduler off on this instance (TAXDESK_SCHEDULER=off)");
         None
     };
-    let schema = build_schema(workflow.clone(), &limits(&config));
+    let schema = build_schema(workflow.clone(), chat.clone(), &limits(&config));
     let keys = Keys::from_config(&config)?;
     let graphiql = async_graphql::http::GraphiQLSource::build()
         .endpoint("/graphql")
@@ -130,6 +145,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         keys: Arc::new(keys),
         workflow: workflow.clone(),
         body_limit: config.body_limit,
+        attachments: taxdesk_chat::attachment::Settings {
+            data_dir: config.data_dir.clone(),
+            limit: config.attachment_limit,
+        },
         graphiql: Arc::new(graphiql),
     };
     let listener = TcpListener::bind(config.bind)

@@ -30,6 +30,8 @@ pub struct Config {
     pub deadlines: HashMap<String, Duration>,
     pub categories: Option<Vec<String>>,
     pub body_limit: usize,
+    /// Largest attachment in bytes (`TAXDESK_ATTACHMENT_LIMIT`).
+    pub attachment_limit: usize,
     pub introspection: bool,
     pub max_depth: usize,
     pub max_complexity: usize,
@@ -40,6 +42,11 @@ pub struct Config {
     pub job_lease: Duration,
     /// Recurring jobs: kind → cron expression (six fields, seconds first, Asia/Shanghai).
     pub cron: Vec<(String, String)>,
+    pub queue_timeout: Duration,
+    pub queue_offer_after: Duration,
+    pub answer_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_concurrent: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -71,6 +78,7 @@ struct File {
     deadlines: Option<HashMap<String, String>>,
     categories: Option<Vec<String>>,
     body_limit: Option<usize>,
+    attachment_limit: Option<usize>,
     introspection: Option<bool>,
     max_depth: Option<usize>,
     max_complexity: Option<usize>,
@@ -79,6 +87,11 @@ struct File {
     scheduler: Option<bool>,
     job_lease: Option<String>,
     cron: Option<std::collections::BTreeMap<String, String>>,
+    queue_timeout: Option<String>,
+    queue_offer_after: Option<String>,
+    answer_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_concurrent: Option<i32>,
 }
 
 /// `90s`, `15m`, `24h`, `30d` (also `500ms`); a bare number is seconds.
@@ -204,6 +217,12 @@ impl Config {
             deadlines,
             categories: file.categories,
             body_limit: file.body_limit.unwrap_or(2 * 1024 * 1024),
+            attachment_limit: match pick("TAXDESK_ATTACHMENT_LIMIT", None) {
+                Some(v) => v.trim().parse().with_context(|| {
+                    format!("TAXDESK_ATTACHMENT_LIMIT={v}: give the limit in bytes")
+                })?,
+                None => file.attachment_limit.unwrap_or(20 * 1024 * 1024),
+            },
             introspection,
             max_depth: file.max_depth.unwrap_or(12),
             max_complexity: file.max_complexity.unwrap_or(2_000),
@@ -213,6 +232,11 @@ impl Config {
             scheduler,
             job_lease: dur("TAXDESK_JOB_LEASE", file.job_lease, "60s")?,
             cron,
+            queue_timeout: dur("TAXDESK_QUEUE_TIMEOUT", file.queue_timeout, "30m")?,
+            queue_offer_after: dur("TAXDESK_QUEUE_OFFER_AFTER", file.queue_offer_after, "3m")?,
+            answer_timeout: dur("TAXDESK_ANSWER_TIMEOUT", file.answer_timeout, "2m")?,
+            idle_timeout: dur("TAXDESK_IDLE_TIMEOUT", file.idle_timeout, "15m")?,
+            max_concurrent: file.max_concurrent.unwrap_or(3),
         })
     }
 

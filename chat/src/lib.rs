@@ -2,4 +2,16 @@
 //! routing, messages, attachments, remote assistance and call signalling, and the realtime
 //! hub that pushes all of it to subscribers.
 
+pub mod attachment;
+pub mod bot;
+pub mod channel;
+mod channel_end;
+mod chat;
 pub mod entities;
+pub mod hub;
+pub mod message;
+pub mod presence;
+pub mod session;
+mod timers;
+
+pub use chat::{Chat, ChatConfig, timer};

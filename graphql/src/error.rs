@@ -69,6 +69,8 @@ fn refusal_code(c: RefusalCode) -> Code {
         RefusalCode::CoolDown => Code::CoolDown,
         RefusalCode::AlreadyRated => Code::AlreadyRated,
         RefusalCode::InvalidInput => Code::InvalidInput,
+        RefusalCode::OffHours => Code::OffHours,
+        RefusalCode::NoAgent => Code::NoAgent,
     }
 }
 

@@ -3,9 +3,12 @@
 //! viewer's [`Identity`] and a [`RequestId`] to each request.
 
 mod admin;
+mod attachment;
+mod chat;
 mod common;
 pub mod error;
 pub mod guard;
+mod hours;
 pub mod identity;
 mod loaders;
 mod personal;
@@ -24,6 +27,8 @@ pub struct Query(
     work_order::WorkOrderQuery,
     personal::PersonalQuery,
     admin::AdminQuery,
+    hours::HoursQuery,
+    chat::ChatQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -31,10 +36,13 @@ pub struct Mutation(
     work_order::WorkOrderMutation,
     personal::PersonalMutation,
     admin::AdminMutation,
+    chat::ChatMutation,
+    chat::ChannelMutation,
+    attachment::AttachmentMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(personal::PersonalSubscription);
+pub struct Subscription(personal::PersonalSubscription, chat::ChatSubscription);
 
 pub type TaxdeskSchema = Schema<Query, Mutation, Subscription>;
 
@@ -60,7 +68,11 @@ impl Default for Limits {
     }
 }
 
-pub fn build_schema(workflow: Workflow, limits: &Limits) -> TaxdeskSchema {
+pub fn build_schema(
+    workflow: Workflow,
+    chat: taxdesk_chat::Chat,
+    limits: &Limits,
+) -> TaxdeskSchema {
     let users = DataLoader::new(loaders::Users(workflow.clone()), tokio::spawn);
     let mut b = Schema::build(
         Query::default(),
@@ -69,6 +81,7 @@ pub fn build_schema(workflow: Workflow, limits: &Limits) -> TaxdeskSchema {
     )
     .data(workflow)
     .data(users)
+    .data(chat)
     .extension(ErrorCodes)
     .limit_depth(limits.depth)
     .limit_complexity(limits.complexity)

@@ -158,3 +158,30 @@ impl Handler for PruneJobs {
         Ok(())
     }
 }
+
+/// `chat.*` timers: handed to the chat service, which checks they are still current.
+pub struct ChatTimer(pub taxdesk_chat::Chat);
+
+#[async_trait]
+impl Handler for ChatTimer {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        self.0
+            .run_timer(&job.kind, &job.payload)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))
+    }
+}
+
+/// `call.expire`: an unanswered call invitation runs out.
+pub struct CallExpiry(pub taxdesk_chat::Chat);
+
+#[async_trait]
+impl Handler for CallExpiry {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let id = job.field("channelId")?;
+        self.0
+            .expire_call(id)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))
+    }
+}

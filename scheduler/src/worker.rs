@@ -169,6 +169,18 @@ impl Scheduler {
         self
     }
 
+    /// Runs the chat timers (queue and idle time-outs, unanswered chats) of `chat`.
+    pub fn with_chat(&mut self, chat: taxdesk_chat::Chat) -> &mut Self {
+        for kind in taxdesk_chat::timer::ALL {
+            self.register(kind, crate::builtin::ChatTimer(chat.clone()));
+        }
+        self.register(
+            taxdesk_chat::channel::call::EXPIRE_JOB_KIND,
+            crate::builtin::CallExpiry(chat.clone()),
+        );
+        self
+    }
+
     /// Adds a recurring job; its kind needs a handler.
     pub fn add_cron(&mut self, kind: &str, expr: &str) -> Result<&mut Self, SchedulerError> {
         let entry = CronEntry::parse(kind, expr).map_err(SchedulerError::Config)?;

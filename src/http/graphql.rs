@@ -1,8 +1,10 @@
-//! GraphQL over HTTP: POST with a JSON body, GET with query parameters (queries only) or
-//! GraphiQL for a browser. Bodies are bounded and checked before the GraphQL parser runs.
+//! GraphQL over HTTP: POST with a JSON body or, for uploads, a `multipart/form-data` body
+//! (the GraphQL multipart request spec), GET with query parameters (queries only) or GraphiQL
+//! for a browser. Bodies are bounded and checked before the GraphQL parser runs.
 
+use async_graphql::http::MultipartOptions;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{ServerError, Variables, parser::parse_query};
+use async_graphql::{ParseRequestError, ServerError, Variables, parser::parse_query};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Extension, Query, State, rejection::QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -142,6 +144,72 @@ fn is_utf8_json(content_type: &str) -> bool {
         .all(|(_, value)| reply::is_utf8(value))
 }
 
+/// Whether a POST body is `multipart/form-data`: an upload by the GraphQL multipart
+/// request spec (`operations`, `map`, then the files).
+fn is_form_data(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("multipart/form-data")
+}
+
+fn too_large(format: Format, limit: usize, zh_what: &str, en_what: &str) -> Response {
+    reply::error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format,
+        Code::PayloadTooLarge,
+        &format!("{zh_what}超过 {limit} 字节上限"),
+        &format!("{en_what} is larger than the {limit} byte limit"),
+    )
+}
+
+/// A multipart upload. The whole body is bounded by the attachment limit plus the JSON body
+/// limit (for `operations`, `map` and part headers), each file by the attachment limit; the
+/// parts are then read by async-graphql, which puts the files where `map` says.
+async fn multipart(
+    s: &AppState,
+    rid: &RequestId,
+    headers: &HeaderMap,
+    content_type: &str,
+    body: Body,
+    format: Format,
+) -> Response {
+    let limit = s.attachments.limit;
+    let Ok(bytes) = to_bytes(body, limit.saturating_add(s.body_limit)).await else {
+        return too_large(format, limit, "上传的文件", "the upload");
+    };
+    let opts = MultipartOptions::default().max_file_size(limit);
+    let req = match async_graphql::http::receive_body(Some(content_type), &bytes[..], opts).await {
+        Ok(req) => req,
+        Err(ParseRequestError::PayloadTooLarge) => {
+            return too_large(format, limit, "上传的文件", "the file");
+        }
+        Err(ParseRequestError::InvalidRequest(e)) => {
+            return reply::error(
+                StatusCode::BAD_REQUEST,
+                format,
+                Code::GraphqlParseFailed,
+                "operations 不是合法的 GraphQL 请求 JSON",
+                &format!("the operations part is not a GraphQL request in JSON: {e}"),
+            );
+        }
+        Err(ParseRequestError::UnsupportedBatch) => {
+            return Unusable::bad_request("不支持批量请求", "batched requests are not supported")
+                .reply(format);
+        }
+        Err(e) => {
+            return reply::error(
+                StatusCode::BAD_REQUEST,
+                format,
+                Code::BadRequest,
+                "multipart 请求格式错误（须含 operations、map 与文件，见 GraphQL multipart 请求规范）",
+                &format!(
+                    "malformed multipart request ({e}); send operations, map and the files as the GraphQL multipart request spec says"
+                ),
+            );
+        }
+    };
+    run(s, rid, headers, req, format, true).await
+}
+
 pub async fn post(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
@@ -152,17 +220,14 @@ pub async fn post(
         return reply::not_acceptable();
     };
     let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
+    if is_form_data(content_type) {
+        return multipart(&s, &rid, &headers, content_type, body, format).await;
+    }
     if !is_utf8_json(content_type) {
         return reply::unsupported_media_type(format, content_type);
     }
     let Ok(bytes) = to_bytes(body, s.body_limit).await else {
-        return reply::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format,
-            Code::PayloadTooLarge,
-            &format!("请求体超过 {} 字节上限", s.body_limit),
-            &format!("the body is larger than the {} byte limit", s.body_limit),
-        );
+        return too_large(format, s.body_limit, "请求体", "the body");
     };
     // serde_json bounds nesting (128) and rejects lone surrogates and bad escapes.
     let value: Value = match serde_json::from_slice(&bytes) {
@@ -306,7 +371,26 @@ async fn execute(
     format: Format,
     allow_mutation: bool,
 ) -> Response {
-    if guard::nesting_depth(&p.query) > guard::MAX_NESTING {
+    let mut req = async_graphql::Request::new(p.query);
+    if let Some(v) = p.variables {
+        req = req.variables(Variables::from_json(v));
+    }
+    if let Some(op) = p.operation_name {
+        req = req.operation_name(op);
+    }
+    run(s, rid, headers, req, format, allow_mutation).await
+}
+
+/// Checks, authenticates and executes one request, however it was read.
+async fn run(
+    s: &AppState,
+    rid: &RequestId,
+    headers: &HeaderMap,
+    req: async_graphql::Request,
+    format: Format,
+    allow_mutation: bool,
+) -> Response {
+    if guard::nesting_depth(&req.query) > guard::MAX_NESTING {
         return reply::error(
             request_error_status(format),
             format,
@@ -315,7 +399,7 @@ async fn execute(
             &format!("the query nests deeper than {} levels", guard::MAX_NESTING),
         );
     }
-    if !allow_mutation && is_mutation(&p.query, p.operation_name.as_deref()) {
+    if !allow_mutation && is_mutation(&req.query, req.operation_name.as_deref()) {
         return mutation_over_get(format);
     }
     let identity = auth::identify(
@@ -324,15 +408,10 @@ async fn execute(
         header_str(headers, header::AUTHORIZATION),
     )
     .await;
-    let mut req = async_graphql::Request::new(p.query)
+    let req = req
         .data(identity)
-        .data(taxdesk_graphql::RequestId(rid.0.clone()));
-    if let Some(v) = p.variables {
-        req = req.variables(Variables::from_json(v));
-    }
-    if let Some(op) = p.operation_name {
-        req = req.operation_name(op);
-    }
+        .data(taxdesk_graphql::RequestId(rid.0.clone()))
+        .data(s.attachments.clone());
     let resp = s.schema.execute(req).await;
     respond(&resp, format)
 }

@@ -1,6 +1,7 @@
-//! The HTTP surface: `/graphql` (POST, GET with GraphiQL), `/graphql/ws`, `/healthz`,
-//! `/metrics`. Only this module knows axum.
+//! The HTTP surface: `/graphql` (POST JSON or multipart uploads, GET with GraphiQL),
+//! `/graphql/ws`, `/attachments/{id}`, `/healthz`, `/metrics`. Only this module knows axum.
 
+mod download;
 mod graphql;
 mod reply;
 mod ws;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub workflow: Workflow,
     pub body_limit: usize,
+    /// Where attachments are stored and the size limit of one.
+    pub attachments: taxdesk_chat::attachment::Settings,
     /// Rendered once at start; the page does not change.
     pub graphiql: Arc<String>,
 }
@@ -44,6 +47,10 @@ pub fn router(state: AppState) -> Router {
                 .fallback(graphql::method_not_allowed),
         )
         .route("/graphql/ws", get(ws::upgrade))
+        .route(
+            "/attachments/{id}",
+            get(download::get).fallback(download::method_not_allowed),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -60,6 +67,7 @@ async fn request_span(mut req: Request, next: Next) -> Response {
         "/graphql/ws" => "/graphql/ws",
         "/healthz" => "/healthz",
         "/metrics" => "/metrics",
+        p if p.starts_with("/attachments/") => "/attachments/{id}",
         _ => "other",
     };
     let span = tracing::info_span!("request", request.id = %id, method = %req.method(), path = %req.uri().path());

@@ -4,6 +4,11 @@
 
 mod helpers;
 
+mod hours;
+
+mod attachments;
+mod channels;
+mod chat;
 mod identity;
 mod notifications;
 mod scheduler;

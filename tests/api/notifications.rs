@@ -7,7 +7,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 use crate::helpers::TestApp;
 use crate::work_orders::create;
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect(app: &TestApp) -> Ws {

@@ -10,6 +10,10 @@ pub enum RefusalCode {
     CoolDown,
     AlreadyRated,
     InvalidInput,
+    /// Outside the service hours of the skill group.
+    OffHours,
+    /// No agent of the skill group is online.
+    NoAgent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,88 @@
+//! The handle of the chat services: the workflow (database, clock, calendar), the hub, the
+//! bot and the timings.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use taxdesk_workflow::Workflow;
+
+use crate::bot::{Bot, GreetingBot};
+use crate::hub::Hub;
+
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// A queued taxpayer is given up on after this long (ABANDONED).
+    pub queue_timeout: Duration,
+    /// After this long in the queue the taxpayer is offered to leave a message or book.
+    pub queue_offer_after: Duration,
+    /// An agent who has not answered a new chat after this long loses it to the queue.
+    pub answer_timeout: Duration,
+    /// A session without messages for this long is closed with a farewell.
+    pub idle_timeout: Duration,
+    /// `maxConcurrent` of an agent who did not set one.
+    pub default_max_concurrent: i32,
+    /// The largest signalling payload relayed (bytes).
+    pub signal_limit: usize,
+    /// An unanswered call invitation expires after this long.
+    pub call_answer_timeout: Duration,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            queue_timeout: Duration::minutes(30),
+            queue_offer_after: Duration::minutes(3),
+            answer_timeout: Duration::minutes(2),
+            idle_timeout: Duration::minutes(15),
+            default_max_concurrent: 3,
+            signal_limit: 64 * 1024,
+            call_answer_timeout: crate::channel::call::DEFAULT_ANSWER_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Chat {
+    pub(crate) wf: Workflow,
+    pub(crate) hub: Hub,
+    pub(crate) bot: Arc<dyn Bot>,
+    pub(crate) config: Arc<ChatConfig>,
+}
+
+impl Chat {
+    pub fn new(wf: Workflow, config: ChatConfig) -> Chat {
+        Chat {
+            wf,
+            hub: Hub::new(),
+            bot: Arc::new(GreetingBot),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Plugs in another virtual agent.
+    pub fn with_bot(mut self, bot: Arc<dyn Bot>) -> Chat {
+        self.bot = bot;
+        self
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    pub fn workflow(&self) -> &Workflow {
+        &self.wf
+    }
+
+    pub fn config(&self) -> &ChatConfig {
+        &self.config
+    }
+}
+
+/// Job kinds of chat timers (run by the scheduler through [`Chat::run_timer`]).
+pub mod timer {
+    pub const QUEUE_TIMEOUT: &str = "chat.queue_timeout";
+    pub const QUEUE_OFFER: &str = "chat.queue_offer";
+    pub const ANSWER_CHECK: &str = "chat.answer_check";
+    pub const IDLE_CHECK: &str = "chat.idle_check";
+    pub const ALL: [&str; 4] = [QUEUE_TIMEOUT, QUEUE_OFFER, ANSWER_CHECK, IDLE_CHECK];
+}

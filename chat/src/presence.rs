@@ -1,0 +1,199 @@
+//! Agent presence (在线/离开/离线), skill groups and capacity. Going offline never drops a
+//! chat: the agent's active sessions go back to the front of the queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use strum::{AsRefStr, EnumString};
+use taxdesk_workflow::error::{Error, Result};
+use taxdesk_workflow::{Actor, Role};
+
+use crate::chat::Chat;
+use crate::entities::{agent_presence, session};
+use crate::session::{Event, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsRefStr, EnumString)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum Presence {
+    Online,
+    /// Keeps current chats, takes no new ones.
+    Away,
+    Offline,
+}
+
+pub fn groups_of(p: &agent_presence::Model) -> Vec<String> {
+    serde_json::from_str(&p.skill_groups).unwrap_or_default()
+}
+
+fn serves(p: &agent_presence::Model, group: &str) -> bool {
+    let groups = groups_of(p);
+    groups.is_empty() || groups.iter().any(|g| g == group)
+}
+
+/// One lock per agent in this process: capacity is checked and taken under it.
+static AGENT_LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+impl Chat {
+    pub(crate) async fn agent_lock(&self, agent: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = AGENT_LOCKS
+            .lock()
+            .map(|mut m| m.entry(agent.to_string()).or_default().clone())
+            .unwrap_or_default();
+        lock.lock_owned().await
+    }
+
+    pub async fn presence(&self, agent: &str) -> Result<Option<agent_presence::Model>> {
+        Ok(agent_presence::Entity::find_by_id(agent)
+            .one(self.wf.db())
+            .await?)
+    }
+
+    /// `setAgentStatus`: presence, the groups served (empty = all) and capacity.
+    pub async fn set_agent_status(
+        &self,
+        actor: &Actor,
+        status: Presence,
+        skill_groups: Option<Vec<String>>,
+        max_concurrent: Option<i32>,
+    ) -> Result<agent_presence::Model> {
+        if !actor.role.is_bureau() {
+            return Err(Error::Forbidden("only staff have an agent status".into()));
+        }
+        let current = self.presence(&actor.id).await?;
+        let groups = match skill_groups {
+            Some(gs) => {
+                let mut checked = vec![];
+                for g in gs {
+                    checked.push(self.skill_group(Some(&g))?);
+                }
+                checked
+            }
+            None => current.as_ref().map(groups_of).unwrap_or_default(),
+        };
+        let max = max_concurrent
+            .or(current.as_ref().map(|c| c.max_concurrent))
+            .unwrap_or(self.config.default_max_concurrent);
+        if !(1..=50).contains(&max) {
+            return Err(Error::input(
+                "maxConcurrent",
+                format!("同时接待数须在 1 到 50 之间（现为 {max}）"),
+                format!("maxConcurrent must be between 1 and 50 (got {max})"),
+            ));
+        }
+        let now = self.wf.now();
+        let row = agent_presence::ActiveModel {
+            user_id: Set(actor.id.clone()),
+            status: Set(status.as_ref().into()),
+            skill_groups: Set(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
+            max_concurrent: Set(max),
+            updated_at: Set(now),
+        };
+        agent_presence::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(agent_presence::Column::UserId)
+                    .update_columns([
+                        agent_presence::Column::Status,
+                        agent_presence::Column::SkillGroups,
+                        agent_presence::Column::MaxConcurrent,
+                        agent_presence::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(self.wf.db())
+            .await?;
+        tracing::info!(agent = %actor.id, status = status.as_ref(), max, ?groups, "agent status");
+        match status {
+            Presence::Offline => self.requeue_all_of(&actor.id).await?,
+            Presence::Online => {
+                let served = if groups.is_empty() {
+                    self.wf.config().categories.clone()
+                } else {
+                    groups.clone()
+                };
+                for g in served {
+                    self.route(&g).await;
+                }
+            }
+            Presence::Away => {}
+        }
+        self.presence(&actor.id)
+            .await?
+            .ok_or_else(|| Error::not_found("agent", actor.id.clone()))
+    }
+
+    /// An agent going offline: each active chat goes back to the front of its queue.
+    async fn requeue_all_of(&self, agent: &str) -> Result<()> {
+        let active = session::Entity::find()
+            .filter(session::Column::AgentId.eq(agent))
+            .filter(session::Column::Status.eq(Status::Active.as_ref()))
+            .all(self.wf.db())
+            .await?;
+        for s in active {
+            match self.apply(&Actor::system(), &s.id, Event::Requeue).await {
+                Ok(_) | Err(Error::Refused(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn online_agents(&self, group: &str) -> Result<Vec<agent_presence::Model>> {
+        Ok(agent_presence::Entity::find()
+            .filter(agent_presence::Column::Status.eq(Presence::Online.as_ref()))
+            .all(self.wf.db())
+            .await?
+            .into_iter()
+            .filter(|p| serves(p, group))
+            .collect())
+    }
+
+    /// Someone of the group is at work (online, or away for a moment): worth queueing for.
+    pub(crate) async fn any_agent_online(&self, group: &str) -> Result<bool> {
+        Ok(agent_presence::Entity::find()
+            .filter(
+                agent_presence::Column::Status
+                    .is_in([Presence::Online.as_ref(), Presence::Away.as_ref()]),
+            )
+            .all(self.wf.db())
+            .await?
+            .iter()
+            .any(|p| serves(p, group)))
+    }
+
+    /// The online agent of the group with the fewest active chats, under capacity.
+    pub(crate) async fn free_agent(
+        &self,
+        group: &str,
+        except: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mut best: Option<(u64, String)> = None;
+        for p in self.online_agents(group).await? {
+            if Some(p.user_id.as_str()) == except {
+                continue;
+            }
+            let n = self.active_count(&p.user_id).await?;
+            if n < p.max_concurrent.max(0) as u64 && best.as_ref().is_none_or(|(b, _)| n < *b) {
+                best = Some((n, p.user_id));
+            }
+        }
+        Ok(best.map(|(_, id)| id))
+    }
+
+    /// Whether this agent may take one more chat of the group now.
+    pub(crate) async fn can_take(&self, agent: &str, group: &str) -> Result<bool> {
+        let Some(p) = self.presence(agent).await? else {
+            return Ok(false);
+        };
+        Ok(p.status == Presence::Online.as_ref()
+            && serves(&p, group)
+            && self.active_count(agent).await? < p.max_concurrent.max(0) as u64)
+    }
+
+    /// Whether the actor is a bureau member with an agent status (for staff-only views).
+    pub fn is_agent(actor: &Actor) -> bool {
+        matches!(actor.role, Role::Staff | Role::Admin)
+    }
+}

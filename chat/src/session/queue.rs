@@ -1,0 +1,215 @@
+//! The hand-over queue: FIFO per skill group with priority (booked and re-queued sessions
+//! first), positions and expected waits pushed to the waiting taxpayers, and routing to the
+//! online agent of the group with the fewest chats under their `maxConcurrent`.
+
+use chrono::Duration;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use taxdesk_workflow::error::Result;
+use taxdesk_workflow::{Actor, Error};
+
+use super::machine::{Event, Status};
+use crate::chat::Chat;
+use crate::entities::session;
+use crate::hub::{AgentEvent, AgentEventKind, ChatEvent, ChatEventKind};
+
+/// Used when a group has no recent hand-overs to learn from.
+const DEFAULT_WAIT_PER_PLACE: i64 = 60;
+
+impl Chat {
+    /// The queue of a group in serving order.
+    pub async fn queue(&self, group: Option<&str>) -> Result<Vec<session::Model>> {
+        let mut q =
+            session::Entity::find().filter(session::Column::Status.eq(Status::Queued.as_ref()));
+        if let Some(g) = group {
+            q = q.filter(session::Column::SkillGroup.eq(g));
+        }
+        Ok(q.order_by_desc(session::Column::QueuePriority)
+            .order_by_asc(session::Column::QueuedAt)
+            .order_by_asc(session::Column::Id)
+            .all(self.wf.db())
+            .await?)
+    }
+
+    /// 1-based place of a queued session, and the expected wait in seconds.
+    pub async fn queue_place(&self, s: &session::Model) -> Result<Option<(i64, i64)>> {
+        if s.status != Status::Queued.as_ref() {
+            return Ok(None);
+        }
+        let queue = self.queue(Some(&s.skill_group)).await?;
+        let Some(i) = queue.iter().position(|q| q.id == s.id) else {
+            return Ok(None);
+        };
+        let place = i as i64 + 1;
+        Ok(Some((
+            place,
+            place * self.wait_per_place(&s.skill_group).await?,
+        )))
+    }
+
+    /// The average time from queued to assigned of the group's last 20 hand-overs.
+    async fn wait_per_place(&self, group: &str) -> Result<i64> {
+        let recent = session::Entity::find()
+            .filter(session::Column::SkillGroup.eq(group))
+            .filter(session::Column::QueuedAt.is_not_null())
+            .filter(session::Column::AssignedAt.is_not_null())
+            .order_by_desc(session::Column::AssignedAt)
+            .limit(20)
+            .all(self.wf.db())
+            .await?;
+        let waits: Vec<i64> = recent
+            .iter()
+            .filter_map(|s| Some((s.assigned_at? - s.queued_at?).num_seconds().max(0)))
+            .collect();
+        if waits.is_empty() {
+            return Ok(DEFAULT_WAIT_PER_PLACE);
+        }
+        Ok((waits.iter().sum::<i64>() / waits.len() as i64).max(1))
+    }
+
+    /// Pushes every waiting taxpayer of the group their place, and agents the queue length.
+    pub(crate) async fn publish_queue(&self, group: &str) {
+        let queue = match self.queue(Some(group)).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the queue");
+                return;
+            }
+        };
+        let per_place = self
+            .wait_per_place(group)
+            .await
+            .unwrap_or(DEFAULT_WAIT_PER_PLACE);
+        for (i, s) in queue.iter().enumerate() {
+            let position = i as i64 + 1;
+            self.hub.publish(ChatEvent {
+                session_id: s.id.clone(),
+                audience: vec![s.taxpayer_id.clone()],
+                kind: ChatEventKind::QueuePosition {
+                    position,
+                    estimated_wait_seconds: position * per_place,
+                },
+            });
+        }
+        self.hub.publish_agent(AgentEvent {
+            agent_id: None,
+            kind: AgentEventKind::QueueLength {
+                skill_group: group.to_string(),
+                length: queue.len() as i64,
+            },
+        });
+    }
+
+    /// Hands queued sessions of the group to free agents until either runs out.
+    pub(crate) async fn route(&self, group: &str) {
+        for _ in 0..1000 {
+            let next = match self.queue(Some(group)).await {
+                Ok(q) => q.into_iter().next(),
+                Err(e) => {
+                    tracing::error!(error = %e, "routing: reading the queue");
+                    return;
+                }
+            };
+            let Some(s) = next else { return };
+            let agent = match self.free_agent(group, None).await {
+                Ok(Some(a)) => a,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "routing: finding an agent");
+                    return;
+                }
+            };
+            let event = Event::Assign {
+                agent_id: agent.clone(),
+                available: true,
+            };
+            match self.assign_checked(&Actor::system(), &s.id, event).await {
+                Ok(_) => tracing::info!(session.id = %s.id, agent = %agent, "routed"),
+                // Someone else changed it first (another instance routed it): look again.
+                Err(Error::Conflict { .. }) | Err(Error::Refused(_)) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "routing: assigning");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Active chats of an agent.
+    pub async fn active_count(&self, agent: &str) -> Result<u64> {
+        Ok(session::Entity::find()
+            .filter(session::Column::AgentId.eq(agent))
+            .filter(session::Column::Status.eq(Status::Active.as_ref()))
+            .count(self.wf.db())
+            .await?)
+    }
+
+    /// An assignment whose capacity is checked again under the agent's lock.
+    pub(crate) async fn assign_checked(
+        &self,
+        actor: &Actor,
+        id: &str,
+        event: Event,
+    ) -> Result<session::Model> {
+        let Event::Assign { agent_id, .. } = &event else {
+            return self.apply(actor, id, event).await;
+        };
+        let agent_id = agent_id.clone();
+        let _guard = self.agent_lock(&agent_id).await;
+        let s = self.session(actor, id).await?;
+        let available = self.can_take(&agent_id, &s.skill_group).await?;
+        let applied = self
+            .transition(
+                actor,
+                id,
+                Event::Assign {
+                    agent_id,
+                    available,
+                },
+            )
+            .await?;
+        drop(_guard);
+        self.after(&applied).await;
+        Ok(applied.session)
+    }
+
+    /// Expected time to be answered: used by `estimatedWaitSeconds`.
+    pub fn default_wait_per_place() -> Duration {
+        Duration::seconds(DEFAULT_WAIT_PER_PLACE)
+    }
+}
+
+impl Chat {
+    /// `acceptChat`: a staff member takes a waiting session, if they have room.
+    pub async fn accept(&self, actor: &Actor, id: &str, event: Event) -> Result<session::Model> {
+        self.assign_checked(actor, id, event).await
+    }
+
+    /// `transferChat`: to another agent (who must have room) or back to a group's queue.
+    pub async fn transfer(
+        &self,
+        actor: &Actor,
+        id: &str,
+        to: super::TransferTarget,
+    ) -> Result<session::Model> {
+        let to = match to {
+            super::TransferTarget::Group(g) => {
+                super::TransferTarget::Group(self.skill_group(Some(&g))?)
+            }
+            agent => agent,
+        };
+        let (available, _guard) = match &to {
+            super::TransferTarget::Agent(a) => {
+                let guard = self.agent_lock(a).await;
+                let s = self.session(actor, id).await?;
+                (self.can_take(a, &s.skill_group).await?, Some(guard))
+            }
+            super::TransferTarget::Group(_) => (true, None),
+        };
+        let applied = self
+            .transition(actor, id, Event::Transfer { to, available })
+            .await?;
+        drop(_guard);
+        self.after(&applied).await;
+        Ok(applied.session)
+    }
+}
