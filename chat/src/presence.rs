@@ -124,6 +124,24 @@ impl Chat {
             .ok_or_else(|| Error::not_found("agent", actor.id.clone()))
     }
 
+    /// Marks an agent away (they left a chat unanswered); their other chats stay theirs.
+    pub(crate) async fn set_away(&self, agent: &str) -> Result<()> {
+        agent_presence::Entity::update_many()
+            .col_expr(
+                agent_presence::Column::Status,
+                sea_orm::sea_query::Expr::value(Presence::Away.as_ref()),
+            )
+            .col_expr(
+                agent_presence::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(self.wf.now()),
+            )
+            .filter(agent_presence::Column::UserId.eq(agent))
+            .filter(agent_presence::Column::Status.eq(Presence::Online.as_ref()))
+            .exec(self.wf.db())
+            .await?;
+        Ok(())
+    }
+
     /// An agent going offline: each active chat goes back to the front of its queue.
     async fn requeue_all_of(&self, agent: &str) -> Result<()> {
         let active = session::Entity::find()

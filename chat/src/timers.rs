@@ -52,7 +52,11 @@ impl Chat {
             timer::ANSWER_CHECK
                 if status == Status::Active && current && s.agent_replied_at.is_none() =>
             {
-                tracing::info!(session.id = %id, agent = ?s.agent_id, "agent did not answer in time: re-routing");
+                tracing::info!(session.id = %id, agent = ?s.agent_id, "agent did not answer in time: set away, re-routing");
+                // An agent who does not answer is not at the desk: no more chats until they say so.
+                if let Some(agent) = &s.agent_id {
+                    self.set_away(agent).await?;
+                }
                 self.apply(&system, id, Event::Requeue).await.map(|_| ())
             }
             timer::IDLE_CHECK if matches!(status, Status::Bot | Status::Active) => {

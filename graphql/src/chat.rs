@@ -268,6 +268,21 @@ impl Message {
     async fn attachment_id(&self) -> Option<ID> {
         self.0.attachment_id.clone().map(ID)
     }
+    /// The image or file of an IMAGE or FILE message.
+    async fn attachment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::attachment::Attachment>> {
+        let Some(id) = &self.0.attachment_id else {
+            return Ok(None);
+        };
+        let a = actor(ctx)?;
+        let wf = ctx.data_unchecked::<taxdesk_workflow::Workflow>();
+        match taxdesk_chat::attachment::get_for(wf.db(), &a, id).await {
+            Ok(row) => Ok(Some(row.into())),
+            Err(_) => Ok(None),
+        }
+    }
     async fn client_message_id(&self) -> Option<&str> {
         self.0.client_message_id.as_deref()
     }

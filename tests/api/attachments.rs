@@ -13,7 +13,7 @@ const UPLOAD: &str = "mutation Upload($file: Upload!, $sessionId: ID) {
   uploadAttachment(file: $file, sessionId: $sessionId) { id fileName contentType size url }
 }";
 
-fn png(padding: usize) -> Vec<u8> {
+pub(crate) fn png(padding: usize) -> Vec<u8> {
     let mut b =
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
     b.extend(std::iter::repeat_n(0u8, padding));
@@ -21,7 +21,7 @@ fn png(padding: usize) -> Vec<u8> {
     b
 }
 
-fn pdf() -> Vec<u8> {
+pub(crate) fn pdf() -> Vec<u8> {
     b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n".to_vec()
 }
 
@@ -84,7 +84,7 @@ async fn post_form(app: &TestApp, token: Option<&str>, body: Vec<u8>) -> (Status
 }
 
 /// Uploads one file as the spec says: `operations`, `map`, then the file.
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: Option<&str>,
     file_name: &str,
@@ -111,7 +111,7 @@ fn uploaded(v: &Value) -> &Value {
     &v["data"]["uploadAttachment"]
 }
 
-async fn download(
+pub(crate) async fn download(
     app: &TestApp,
     url: &str,
     token: Option<&str>,

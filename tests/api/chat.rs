@@ -177,6 +177,77 @@ async fn a_taxpayer_is_handed_over_served_and_rates_the_chat() {
     };
     assert_eq!(seen, ["发票额度不够用了", "🙏", "您好，我来帮您查一下"]);
 
+    // An image from the taxpayer and a PDF from the agent, uploaded into the session.
+    let tp_token = tp.token.clone().unwrap();
+    let agent_token = agent.token.clone().unwrap();
+    let (_, img) = crate::attachments::upload(
+        &app,
+        Some(&tp_token),
+        "截图.png",
+        &crate::attachments::png(64),
+        Some(&id),
+    )
+    .await;
+    let img_id = img["data"]["uploadAttachment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, doc) = crate::attachments::upload(
+        &app,
+        Some(&agent_token),
+        "办理指南.pdf",
+        &crate::attachments::pdf(),
+        Some(&id),
+    )
+    .await;
+    let doc_id = doc["data"]["uploadAttachment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { kind attachment { fileName contentType url } } }";
+    let m = tp
+        .gql(
+            q,
+            json!({"input": {"sessionId": id, "kind": "IMAGE", "attachmentId": img_id}}),
+        )
+        .await
+        .ok();
+    assert_eq!(m["sendMessage"]["attachment"]["contentType"], "image/png");
+    let m = agent
+        .gql(
+            q,
+            json!({"input": {"sessionId": id, "kind": "FILE", "attachmentId": doc_id}}),
+        )
+        .await
+        .ok();
+    assert_eq!(m["sendMessage"]["attachment"]["fileName"], "办理指南.pdf");
+    // A PDF is not an image; someone else's upload cannot be sent.
+    let wrong = tp
+        .gql(
+            q,
+            json!({"input": {"sessionId": id, "kind": "IMAGE", "attachmentId": doc_id}}),
+        )
+        .await;
+    assert_eq!(wrong.code(), Some("INVALID_INPUT"));
+    let url = m["sendMessage"]["attachment"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _, bytes) = crate::attachments::download(&app, &url, Some(&tp_token)).await;
+    assert_eq!(
+        (status.as_u16(), bytes),
+        (200, crate::attachments::pdf()),
+        "participants download"
+    );
+    let stranger = app.token("taxpayer", "tp2");
+    assert_eq!(
+        crate::attachments::download(&app, &url, Some(&stranger))
+            .await
+            .0
+            .as_u16(),
+        404
+    );
+
     // A resend with the same client id gives the same message back.
     let first = send(&tp, &id, "TEXT", "再问一句", Some("c-1")).await.ok();
     let again = send(&tp, &id, "TEXT", "再问一句", Some("c-1")).await.ok();

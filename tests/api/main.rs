@@ -9,6 +9,7 @@ mod hours;
 mod attachments;
 mod channels;
 mod chat;
+mod chat_timers;
 mod identity;
 mod notifications;
 mod scheduler;

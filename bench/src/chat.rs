@@ -1,0 +1,461 @@
+//! `chat`: send → receive latency of chat messages over WebSocket with N concurrent
+//! taxpayer–agent pairs.
+//!
+//! For each N, on a fresh server: N agents go ONLINE with `maxConcurrent: 1`; N taxpayers open
+//! a chat and type 转人工, so each is routed to an agent of their own (checked: ACTIVE, one
+//! session per agent); both sides subscribe to `chatEvents(sessionId)` over `/graphql/ws`;
+//! one warm-up message each way proves both subscriptions live. Then, all pairs at once, each
+//! pair exchanges M messages, alternating taxpayer → agent and agent → taxpayer, one at a time
+//! (closed loop): the sender POSTs `sendMessage` while the receiver's socket is read, and the
+//! latency is from just before the POST to the frame carrying that message arriving at the
+//! receiver's WebSocket. A message not received within 10 s counts as lost.
+
+use std::collections::HashSet;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow, bail};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use crate::client::{Gql, Subscription};
+use crate::report::{Column, ScenarioReport};
+use crate::server::BenchServer;
+
+pub const NAME: &str = "chat";
+
+/// Requests in flight at once while setting up (agents, sessions, sockets).
+const SETUP_CONCURRENCY: usize = 32;
+/// A message not seen by the receiver within this long is counted as lost.
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SUBSCRIPTION: &str = "subscription($id: ID!) { chatEvents(sessionId: $id) { kind message { seq text senderRole } } }";
+const SEND: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }";
+
+pub struct Options {
+    /// One run per entry, each on a fresh server.
+    pub pairs: Vec<usize>,
+    /// Messages per pair, alternating directions.
+    pub messages: usize,
+}
+
+pub async fn run(opts: &Options) -> anyhow::Result<ScenarioReport> {
+    let mut report = ScenarioReport {
+        name: NAME.into(),
+        title: "Chat: send → receive latency over WebSocket".into(),
+        description: format!(
+            "N taxpayer–agent pairs, each routed by 转人工 to its own agent (maxConcurrent 1), both \
+             sides subscribed to `chatEvents` over `/graphql/ws`. All pairs at once, each pair \
+             sends {m} messages one after another, alternating taxpayer → agent and agent → \
+             taxpayer, each by `POST /graphql sendMessage`. Latency: from just before the POST \
+             to the MESSAGE frame arriving at the other side's WebSocket (HdrHistogram, µs). \
+             msg/s: messages received ÷ wall time of the measured phase. Lost: not received \
+             within {t} s.",
+            m = opts.messages,
+            t = RECEIVE_TIMEOUT.as_secs()
+        ),
+        columns: vec![
+            Column::int("pairs", "pairs"),
+            Column::int("messages_per_pair", "msgs/pair"),
+            Column::int("delivered", "delivered"),
+            Column::int("lost", "lost"),
+            Column::float("p50_ms", "p50 ms", 2),
+            Column::float("p99_ms", "p99 ms", 2),
+            Column::float("p999_ms", "p99.9 ms", 2),
+            Column::float("max_ms", "max ms", 2),
+            Column::float("messages_per_second", "msg/s", 0),
+        ],
+        rows: vec![],
+        notes: vec![],
+    };
+    for &n in &opts.pairs {
+        eprintln!("chat: {n} pairs × {} messages", opts.messages);
+        let outcome = run_once(n, opts.messages).await?;
+        if outcome.errors > 0 {
+            report.notes.push(format!(
+                "{n} pairs: {} send errors; first: {}",
+                outcome.errors,
+                outcome.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if outcome.lost > 0 {
+            report.notes.push(format!(
+                "{n} pairs: {} messages not received within {} s",
+                outcome.lost,
+                RECEIVE_TIMEOUT.as_secs()
+            ));
+        }
+        report.rows.push(outcome.row(n, opts.messages));
+    }
+    Ok(report)
+}
+
+/// One measured run on a fresh server.
+async fn run_once(pairs: usize, messages: usize) -> anyhow::Result<Outcome> {
+    // Nothing times out underneath the benchmark: setting up 1,000 pairs takes a while.
+    let server = BenchServer::start(&[
+        ("TAXDESK_ANSWER_TIMEOUT", "4h"),
+        ("TAXDESK_IDLE_TIMEOUT", "4h"),
+        ("TAXDESK_QUEUE_TIMEOUT", "4h"),
+        ("TAXDESK_QUEUE_OFFER_AFTER", "4h"),
+    ])
+    .await?;
+    let result = drive(&server, pairs, messages).await;
+    server.stop().await;
+    result
+}
+
+struct Pair {
+    index: usize,
+    session: String,
+    taxpayer: String,
+    agent: String,
+}
+
+async fn drive(server: &BenchServer, n: usize, messages: usize) -> anyhow::Result<Outcome> {
+    let gql = Gql::new(server.graphql_url())?;
+    let setup_started = Instant::now();
+
+    // Agents at work, one chat each.
+    let agents: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            let id = format!("bench-agent-{i}");
+            server.token("staff", &id).map(|t| (id, t))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    stream::iter(agents.iter())
+        .map(|(_, token)| {
+            gql.run(
+                token,
+                "mutation { setAgentStatus(input: {status: ONLINE, maxConcurrent: 1}) { status } }",
+                json!({}),
+            )
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await
+        .context("agents going online")?;
+    eprintln!("chat:   {n} agents online");
+
+    // Taxpayers ask for a human and are routed.
+    let routed: Vec<(usize, String, String, String)> = stream::iter(0..n)
+        .map(|i| {
+            let gql = gql.clone();
+            let token = server.token("taxpayer", &format!("bench-tp-{i}"));
+            async move {
+                let token = token?;
+                let (session, agent) = hand_over(&gql, &token).await?;
+                anyhow::Ok((i, session, token, agent))
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await
+        .context("routing taxpayers to agents")?;
+    let distinct: HashSet<&str> = routed.iter().map(|r| r.3.as_str()).collect();
+    if distinct.len() != n {
+        bail!(
+            "{n} sessions went to {} distinct agents (maxConcurrent 1 broken?)",
+            distinct.len()
+        );
+    }
+    let agent_tokens: std::collections::HashMap<&str, &str> = agents
+        .iter()
+        .map(|(id, t)| (id.as_str(), t.as_str()))
+        .collect();
+    let mut pairs: Vec<Pair> = routed
+        .into_iter()
+        .map(|(index, session, taxpayer, agent_id)| {
+            let agent = agent_tokens
+                .get(agent_id.as_str())
+                .ok_or_else(|| anyhow!("session {session} went to unknown agent {agent_id}"))?
+                .to_string();
+            anyhow::Ok(Pair {
+                index,
+                session,
+                taxpayer,
+                agent,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    pairs.sort_by_key(|p| p.index);
+    eprintln!("chat:   {n} sessions ACTIVE, each with its own agent");
+
+    // Both sides subscribe; a warm-up message each way proves the subscriptions live.
+    let ws_url = server.ws_url();
+    let ready: Vec<(Pair, Subscription, Subscription)> = stream::iter(pairs)
+        .map(|p| {
+            let gql = gql.clone();
+            let ws_url = ws_url.clone();
+            async move {
+                let vars = json!({"id": p.session});
+                let mut tp = Subscription::open(&ws_url, &p.taxpayer, SUBSCRIPTION, vars.clone())
+                    .await
+                    .context("taxpayer subscription")?;
+                let mut ag = Subscription::open(&ws_url, &p.agent, SUBSCRIPTION, vars)
+                    .await
+                    .context("agent subscription")?;
+                warm_up(&gql, &p, &mut tp, &mut ag).await?;
+                anyhow::Ok((p, tp, ag))
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await
+        .context("subscribing")?;
+    let setup = setup_started.elapsed();
+    eprintln!(
+        "chat:   {} sockets subscribed and warm; setup took {:.1} s; measuring",
+        2 * n,
+        setup.as_secs_f64()
+    );
+
+    // The measured phase: every pair at once.
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let tasks: Vec<_> = ready
+        .into_iter()
+        .map(|(p, tp, ag)| {
+            let gql = gql.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                exchange(&gql, &p, tp, ag, messages).await
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut total = Outcome::new()?;
+    for t in tasks {
+        let o = t.await.context("a pair's task")??;
+        total.merge(o)?;
+    }
+    let elapsed = started.elapsed();
+    total.elapsed = elapsed;
+    total.setup = setup;
+    Ok(total)
+}
+
+/// Opens a chat and types 转人工; returns the session and its agent once it is ACTIVE.
+async fn hand_over(gql: &Gql, token: &str) -> anyhow::Result<(String, String)> {
+    let open = gql
+        .run(token, "mutation { openChat { id status } }", json!({}))
+        .await?;
+    let session = open["openChat"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("openChat gave no id: {open}"))?
+        .to_string();
+    gql.run(
+        token,
+        SEND,
+        json!({"input": {"sessionId": session, "kind": "TEXT", "text": "转人工"}}),
+    )
+    .await
+    .context("typing 转人工")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = gql
+            .run(
+                token,
+                "query($id: ID!) { chatSession(id: $id) { status agent { id } } }",
+                json!({"id": session}),
+            )
+            .await?;
+        let s = &s["chatSession"];
+        if s["status"] == "ACTIVE"
+            && let Some(agent) = s["agent"]["id"].as_str()
+        {
+            return Ok((session, agent.to_string()));
+        }
+        if Instant::now() > deadline {
+            bail!("session {session} not ACTIVE after 30 s: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends one message each way (retrying while a subscription is not yet registered).
+async fn warm_up(
+    gql: &Gql,
+    p: &Pair,
+    tp: &mut Subscription,
+    ag: &mut Subscription,
+) -> anyhow::Result<()> {
+    for (from, to, side) in [
+        (&p.taxpayer, &mut *ag, "agent"),
+        (&p.agent, &mut *tp, "taxpayer"),
+    ] {
+        let mut live = false;
+        for attempt in 0..10 {
+            let text = format!("warm-up {} {side} {attempt}", p.index);
+            let input = json!({"input": {"sessionId": p.session, "kind": "TEXT", "text": text}});
+            gql.run(from, SEND, input).await.context("warm-up send")?;
+            if tokio::time::timeout(Duration::from_secs(2), receive(to, &text))
+                .await
+                .is_ok_and(|r| r.is_ok())
+            {
+                live = true;
+                break;
+            }
+        }
+        if !live {
+            bail!(
+                "pair {}: the {side}'s subscription got no warm-up message",
+                p.index
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads `sub` until the MESSAGE event with exactly `text`; returns when its frame arrived.
+async fn receive(sub: &mut Subscription, text: &str) -> anyhow::Result<Instant> {
+    loop {
+        let e = sub.next_event().await?;
+        let ev = &e.data["chatEvents"];
+        if ev["kind"] == "MESSAGE" && ev["message"]["text"] == text {
+            return Ok(e.at);
+        }
+    }
+}
+
+/// One pair's measured exchange.
+async fn exchange(
+    gql: &Gql,
+    p: &Pair,
+    mut tp: Subscription,
+    mut ag: Subscription,
+    messages: usize,
+) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new()?;
+    for i in 0..messages {
+        let (from, to) = if i % 2 == 0 {
+            (&p.taxpayer, &mut ag)
+        } else {
+            (&p.agent, &mut tp)
+        };
+        let epoch_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        let text = format!("bench {}/{i} sent_at_us={epoch_us}", p.index);
+        let input = json!({"input": {"sessionId": p.session, "kind": "TEXT", "text": text}});
+        let started = Instant::now();
+        let mut send = pin!(gql.run(from, SEND, input));
+        let mut recv = pin!(tokio::time::timeout(RECEIVE_TIMEOUT, receive(to, &text)));
+        let mut sent = false;
+        let mut got: Option<Instant> = None;
+        o.sent += 1;
+        loop {
+            tokio::select! {
+                r = &mut send, if !sent => match r {
+                    Ok(_) => sent = true,
+                    Err(e) => {
+                        o.errors += 1;
+                        o.first_error.get_or_insert_with(|| format!("{e:#}"));
+                        break;
+                    }
+                },
+                r = &mut recv, if got.is_none() => match r {
+                    Ok(Ok(at)) => got = Some(at),
+                    Ok(Err(e)) => return Err(e.context(format!("pair {} socket", p.index))),
+                    Err(_) => {
+                        o.lost += 1;
+                        break;
+                    }
+                },
+            }
+            if sent && got.is_some() {
+                break;
+            }
+        }
+        if let Some(at) = got {
+            let us = at.saturating_duration_since(started).as_micros();
+            o.histogram
+                .saturating_record(u64::try_from(us).unwrap_or(u64::MAX));
+            o.delivered += 1;
+        }
+    }
+    tp.close().await;
+    ag.close().await;
+    Ok(o)
+}
+
+struct Outcome {
+    histogram: Histogram<u64>,
+    sent: u64,
+    delivered: u64,
+    lost: u64,
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: Duration,
+    setup: Duration,
+}
+
+impl Outcome {
+    fn new() -> anyhow::Result<Outcome> {
+        Ok(Outcome {
+            // 1 µs … 60 s at three significant figures.
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram")?,
+            sent: 0,
+            delivered: 0,
+            lost: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            setup: Duration::ZERO,
+        })
+    }
+
+    fn merge(&mut self, o: Outcome) -> anyhow::Result<()> {
+        self.histogram
+            .add(&o.histogram)
+            .map_err(|e| anyhow!("merging histograms: {e:?}"))?;
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+        self.lost += o.lost;
+        self.errors += o.errors;
+        if self.first_error.is_none() {
+            self.first_error = o.first_error;
+        }
+        Ok(())
+    }
+
+    fn row(&self, pairs: usize, messages: usize) -> Value {
+        let h = &self.histogram;
+        let ms = |us: u64| us as f64 / 1000.0;
+        let (p50, p90, p99, p999, max, mean) = if h.is_empty() {
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        } else {
+            (
+                ms(h.value_at_quantile(0.50)),
+                ms(h.value_at_quantile(0.90)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.value_at_quantile(0.999)),
+                ms(h.max()),
+                h.mean() / 1000.0,
+            )
+        };
+        let secs = self.elapsed.as_secs_f64();
+        json!({
+            "pairs": pairs,
+            "messages_per_pair": messages,
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "lost": self.lost,
+            "errors": self.errors,
+            "p50_ms": p50,
+            "p90_ms": p90,
+            "p99_ms": p99,
+            "p999_ms": p999,
+            "max_ms": max,
+            "mean_ms": mean,
+            "messages_per_second": if secs > 0.0 { self.delivered as f64 / secs } else { 0.0 },
+            "measured_seconds": secs,
+            "setup_seconds": self.setup.as_secs_f64(),
+        })
+    }
+}
