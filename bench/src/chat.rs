@@ -45,7 +45,7 @@ pub struct Options {
 pub async fn run(opts: &Options) -> anyhow::Result<ScenarioReport> {
     let mut report = ScenarioReport {
         name: NAME.into(),
-        title: "Chat: send → receive latency over WebSocket".into(),
+        title: "send → receive latency over WebSocket".into(),
         description: format!(
             "N taxpayer–agent pairs, each routed by 转人工 to its own agent (maxConcurrent 1), both \
              sides subscribed to `chatEvents` over `/graphql/ws`. All pairs at once, each pair \

@@ -46,14 +46,15 @@ pub struct ScenarioReport {
     pub title: String,
     /// What is measured and how, in a paragraph.
     pub description: String,
-    /// The Markdown table's columns, in order.
+    /// The Markdown table's columns, in order (the JSON rows carry every field).
+    #[serde(skip)]
     pub columns: Vec<Column>,
     pub rows: Vec<Value>,
     /// Anything the reader should know: errors, losses, missed targets.
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Column {
     pub key: &'static str,
     pub label: &'static str,

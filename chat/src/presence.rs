@@ -200,12 +200,20 @@ impl Chat {
         Ok(best.map(|(_, id)| id))
     }
 
-    /// Whether this agent may take one more chat of the group now.
-    pub(crate) async fn can_take(&self, agent: &str, group: &str) -> Result<bool> {
+    /// Whether this agent may take one more chat of the group now. An agent who is away
+    /// gets none from others but may still pick one themselves (`by_themselves`).
+    pub(crate) async fn can_take(
+        &self,
+        agent: &str,
+        group: &str,
+        by_themselves: bool,
+    ) -> Result<bool> {
         let Some(p) = self.presence(agent).await? else {
             return Ok(false);
         };
-        Ok(p.status == Presence::Online.as_ref()
+        let present = p.status == Presence::Online.as_ref()
+            || (by_themselves && p.status == Presence::Away.as_ref());
+        Ok(present
             && serves(&p, group)
             && self.active_count(agent).await? < p.max_concurrent.max(0) as u64)
     }

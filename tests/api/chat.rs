@@ -403,3 +403,134 @@ async fn off_hours_and_strangers() {
         .or(refused["payload"][0]["extensions"]["code"].as_str());
     assert_eq!(code, Some("NOT_FOUND"), "{refused}");
 }
+
+#[tokio::test]
+async fn agents_pick_transfer_see_typing_and_read_marks() {
+    let app = TestApp::spawn_with(&[("TAXDESK_CALENDAR", "always")]).await;
+    let tp = app.user("taxpayer", "tp1");
+    let s1 = app.user("staff", "s1");
+    let s2 = app.user("staff", "s2");
+    for s in [&s1, &s2] {
+        s.gql(
+            "mutation { setAgentStatus(input: {status: AWAY, maxConcurrent: 2}) { status } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    }
+    // Two tabs open at once: still one session.
+    let (a, b) = tokio::join!(open(&tp), open(&tp));
+    assert_eq!(a["id"], b["id"]);
+    let id = a["id"].as_str().unwrap().to_string();
+    tp.gql("mutation($id: ID!) { requestHuman(input: {sessionId: $id, skillGroup: \"个人所得税\"}) { status skillGroup } }", json!({"id": id}))
+        .await
+        .ok();
+    let bad = tp.gql("mutation($id: ID!) { requestHuman(input: {sessionId: $id, skillGroup: \"火星\"}) { status } }", json!({"id": id})).await;
+    assert_eq!(bad.code(), Some("INVALID_INPUT"));
+
+    // s1 picks it from the queue; a taxpayer cannot.
+    assert_eq!(
+        tp.gql(
+            "mutation($id: ID!) { acceptChat(sessionId: $id) { id } }",
+            json!({"id": id})
+        )
+        .await
+        .code(),
+        Some("FORBIDDEN")
+    );
+    let picked = s1
+        .gql(
+            "mutation($id: ID!) { acceptChat(sessionId: $id) { status agent { id } } }",
+            json!({"id": id}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        picked["acceptChat"],
+        json!({"status": "ACTIVE", "agent": {"id": "s1"}})
+    );
+    let again = s2
+        .gql(
+            "mutation($id: ID!) { acceptChat(sessionId: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(again.code(), Some("INVALID_TRANSITION"));
+
+    // Typing and read marks reach the other side only.
+    let mut tp_ws = subscribe(&app, ("taxpayer", "tp1"), &id).await;
+    s1.gql(
+        "mutation($id: ID!) { sendTyping(sessionId: $id) }",
+        json!({"id": id}),
+    )
+    .await
+    .ok();
+    next_event(&mut tp_ws, "TYPING").await;
+    let m = send(&s1, &id, "TEXT", "请稍等", None).await.ok();
+    let seq = m["sendMessage"]["seq"].as_i64().unwrap();
+    tp.gql(
+        "mutation($id: ID!, $seq: Int!) { markMessagesRead(input: {sessionId: $id, seq: $seq}) }",
+        json!({"id": id, "seq": seq}),
+    )
+    .await
+    .ok();
+    let reads = s1
+        .gql(
+            "query($id: ID!) { chatSession(id: $id) { reads { userId seq } } }",
+            json!({"id": id}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        reads["chatSession"]["reads"],
+        json!([{"userId": "tp1", "seq": seq}])
+    );
+
+    // Transfer to an agent who is away: refused. Online: the chat moves, history says so.
+    let to = |agent: &str| json!({"input": {"sessionId": id, "toAgentId": agent}});
+    let q = "mutation($input: TransferChatInput!) { transferChat(input: $input) { status agent { id } } }";
+    assert_eq!(s1.gql(q, to("s2")).await.code(), Some("INVALID_TRANSITION"));
+    s2.gql(
+        "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let moved = s1.gql(q, to("s2")).await.ok();
+    assert_eq!(
+        moved["transferChat"],
+        json!({"status": "ACTIVE", "agent": {"id": "s2"}})
+    );
+    // s1 is no longer part of it.
+    assert_eq!(
+        send(&s1, &id, "TEXT", "还在吗", None).await.code(),
+        Some("INVALID_TRANSITION")
+    );
+    // Back to a group's queue: s2 (online, serving every group) gets it again at once.
+    let q = "mutation($input: TransferChatInput!) { transferChat(input: $input) { status } }";
+    let both = s2
+        .gql(
+            q,
+            json!({"input": {"sessionId": id, "toAgentId": "s1", "toSkillGroup": "其他"}}),
+        )
+        .await;
+    assert_eq!(both.code(), Some("INVALID_INPUT"));
+    s2.gql(
+        q,
+        json!({"input": {"sessionId": id, "toSkillGroup": "其他"}}),
+    )
+    .await
+    .ok();
+    let s = session(&tp, &id).await;
+    assert_eq!(s["skillGroup"], "其他");
+    let events: Vec<&str> = s["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &events[..5],
+        ["OPEN", "REQUEST_HUMAN", "ASSIGN", "TRANSFER", "TRANSFER"]
+    );
+}

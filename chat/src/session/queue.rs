@@ -156,7 +156,9 @@ impl Chat {
         let agent_id = agent_id.clone();
         let _guard = self.agent_lock(&agent_id).await;
         let s = self.session(actor, id).await?;
-        let available = self.can_take(&agent_id, &s.skill_group).await?;
+        let available = self
+            .can_take(&agent_id, &s.skill_group, actor.id == agent_id)
+            .await?;
         let applied = self
             .transition(
                 actor,
@@ -201,7 +203,7 @@ impl Chat {
             super::TransferTarget::Agent(a) => {
                 let guard = self.agent_lock(a).await;
                 let s = self.session(actor, id).await?;
-                (self.can_take(a, &s.skill_group).await?, Some(guard))
+                (self.can_take(a, &s.skill_group, false).await?, Some(guard))
             }
             super::TransferTarget::Group(_) => (true, None),
         };
