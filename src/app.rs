@@ -9,6 +9,7 @@ use axum::serve::ListenerExt;
 use taxdesk_chat::{Chat, ChatConfig};
 use taxdesk_graphql::{Limits, build_schema};
 use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
+use taxdesk_workflow::booking::service::BookingPolicy;
 use taxdesk_workflow::calendar::Calendar;
 use taxdesk_workflow::{Workflow, WorkflowConfig, work_order::Policy};
 use tokio::net::TcpListener;
@@ -41,6 +42,12 @@ pub fn workflow_config(c: &Config) -> anyhow::Result<WorkflowConfig> {
             .collect(),
         default_deadline: chrono(c.default_deadline),
         calendar,
+        service_types: defaults.service_types,
+        booking: BookingPolicy {
+            reminders: c.booking_reminders.iter().map(|d| chrono(*d)).collect(),
+            cancel_cutoff: chrono(c.cancel_cutoff),
+            no_show_grace: chrono(c.no_show_grace),
+        },
     })
 }
 

@@ -3,6 +3,7 @@
 //! hub that pushes all of it to subscribers.
 
 pub mod attachment;
+mod booked;
 pub mod bot;
 pub mod channel;
 mod channel_end;

@@ -41,6 +41,7 @@ pub enum ChatAction {
     End,
     IdleTimeout,
     Rate,
+    BookingStarts,
 }
 
 impl From<EventKind> for ChatAction {
@@ -56,6 +57,7 @@ impl From<EventKind> for ChatAction {
             EventKind::End => ChatAction::End,
             EventKind::IdleTimeout => ChatAction::IdleTimeout,
             EventKind::Rate => ChatAction::Rate,
+            EventKind::BookingStarts => ChatAction::BookingStarts,
         }
     }
 }

@@ -71,6 +71,8 @@ fn refusal_code(c: RefusalCode) -> Code {
         RefusalCode::InvalidInput => Code::InvalidInput,
         RefusalCode::OffHours => Code::OffHours,
         RefusalCode::NoAgent => Code::NoAgent,
+        RefusalCode::TooLateToCancel => Code::TooLateToCancel,
+        RefusalCode::SlotFull => Code::SlotFull,
     }
 }
 

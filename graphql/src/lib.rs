@@ -3,7 +3,9 @@
 //! viewer's [`Identity`] and a [`RequestId`] to each request.
 
 mod admin;
+mod appointment_slots;
 mod attachment;
+mod booking;
 mod chat;
 mod common;
 pub mod error;
@@ -28,7 +30,9 @@ pub struct Query(
     personal::PersonalQuery,
     admin::AdminQuery,
     hours::HoursQuery,
+    appointment_slots::SlotQuery,
     chat::ChatQuery,
+    booking::BookingQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +42,7 @@ pub struct Mutation(
     admin::AdminMutation,
     chat::ChatMutation,
     chat::ChannelMutation,
+    booking::BookingMutation,
     attachment::AttachmentMutation,
 );
 

@@ -113,7 +113,13 @@ impl PersonalQuery {
     async fn my_todos(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Todo>> {
         let v = viewer(ctx)?;
         let wf = ctx.data_unchecked::<Workflow>();
-        let todos = wf.todos(&v.id).await.or_gql(ctx)?;
+        let mut todos = wf.todos(&v.id).await.or_gql(ctx)?;
+        todos.extend(
+            ctx.data_unchecked::<taxdesk_chat::Chat>()
+                .rate_todos(&v.id)
+                .await
+                .or_gql(ctx)?,
+        );
         Ok(todos
             .into_iter()
             .map(|t| Todo {
@@ -131,7 +137,13 @@ impl PersonalQuery {
         let wf = ctx.data_unchecked::<Workflow>();
         Ok(UnreadCounts {
             notifications: wf.unread_notifications(&v.id).await.or_gql(ctx)?,
-            todos: wf.todos(&v.id).await.or_gql(ctx)?.len() as u64,
+            todos: (wf.todos(&v.id).await.or_gql(ctx)?.len()
+                + ctx
+                    .data_unchecked::<taxdesk_chat::Chat>()
+                    .rate_todos(&v.id)
+                    .await
+                    .or_gql(ctx)?
+                    .len()) as u64,
             leave_message_replies: 0,
         })
     }

@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_foundation;
 mod m20261126_000002_jobs;
 mod m20261126_000003_chat;
+mod m20261126_000004_bookings;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261126_000002_jobs::Migration),
             Box::new(m20261126_000003_chat::Migration),
+            Box::new(m20261126_000004_bookings::Migration),
         ]
     }
 }

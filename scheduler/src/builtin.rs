@@ -185,3 +185,37 @@ impl Handler for CallExpiry {
             .map_err(|e| JobError::retry(e.to_string()))
     }
 }
+
+/// `booking.*`: reminders, the start (which opens the booked chat session), the expiry of an
+/// unanswered invitation, and the no-show check.
+pub struct BookingJob(pub taxdesk_chat::Chat);
+
+#[async_trait]
+impl Handler for BookingJob {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        use taxdesk_workflow::booking::machine::Event as B;
+        use taxdesk_workflow::booking::service::kind;
+        let id = job.field("bookingId")?;
+        let chat = &self.0;
+        let bookings = chat.workflow().bookings();
+        let retry = |e: Error| JobError::retry(e.to_string());
+        let system = Actor::system();
+        match job.kind.as_str() {
+            kind::REMINDER => bookings
+                .remind(id, job.field("start")?)
+                .await
+                .map_err(retry),
+            kind::START => match bookings.apply(&system, id, B::Start).await {
+                Ok((_, Some(open))) => chat.open_booked(&open).await.map(|_| ()).map_err(retry),
+                Ok((_, None)) | Err(Error::Refused(_)) | Err(Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(retry(e)),
+            },
+            kind::EXPIRE => match bookings.apply(&system, id, B::Expire).await {
+                Ok(_) | Err(Error::Refused(_)) | Err(Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(retry(e)),
+            },
+            kind::NO_SHOW => chat.booking_no_show(id).await.map_err(retry),
+            other => Err(JobError::permanent(format!("not a booking job: {other}"))),
+        }
+    }
+}

@@ -178,6 +178,12 @@ impl Scheduler {
             taxdesk_chat::channel::call::EXPIRE_JOB_KIND,
             crate::builtin::CallExpiry(chat.clone()),
         );
+        {
+            use taxdesk_workflow::booking::service::kind;
+            for k in [kind::REMINDER, kind::START, kind::EXPIRE, kind::NO_SHOW] {
+                self.register(k, crate::builtin::BookingJob(chat.clone()));
+            }
+        }
         self
     }
 

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub database_url: String,
     pub data_dir: std::path::PathBuf,
+    /// The settings it was started with, for a second instance on the same database.
+    vars: HashMap<String, String>,
     keys: Keys,
     running: Option<Running>,
     /// PostgreSQL: the admin URL and the database to drop afterwards.
@@ -86,6 +88,7 @@ impl TestApp {
         vars.insert("TAXDESK_DATA_DIR".into(), dir.0.display().to_string());
         vars.insert("TAXDESK_JWT_SECRET".into(), SECRET.into());
         let config = Config::from_sources(&vars).expect("test config");
+        let started_with = vars.clone();
         let keys = Keys::from_config(&config).expect("keys");
         let running = taxdesk::start(config.clone()).await.expect("server starts");
         let addr = running.addr;
@@ -95,11 +98,18 @@ impl TestApp {
             http: reqwest::Client::new(),
             database_url,
             data_dir: dir.0.clone(),
+            vars: started_with,
             keys,
             running: Some(running),
             pg_cleanup,
             _dir: dir,
         }
+    }
+
+    /// Another server on the same database (scale-out), with its own scheduler.
+    pub async fn second_instance(&self) -> Running {
+        let config = Config::from_sources(&self.vars).expect("test config");
+        taxdesk::start(config).await.expect("second server starts")
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -7,12 +7,14 @@ mod helpers;
 mod hours;
 
 mod attachments;
+mod bookings;
 mod channels;
 mod chat;
 mod chat_timers;
 mod identity;
 mod notifications;
 mod scheduler;
+mod slots;
 mod smtp;
 mod transport;
 mod work_orders;

@@ -253,10 +253,24 @@ async fn a_failing_job_backs_off_then_dies_with_its_error() {
     jobs::schedule(wf.db(), job, Utc::now()).await.unwrap();
 
     // First attempt: back to PENDING, later, with the error kept.
+    let before_tick = Utc::now();
     assert_eq!(s.tick().await.unwrap(), 1);
     let retry = app.count("SELECT id FROM jobs WHERE state = 'PENDING' AND attempts = 1 AND last_error LIKE '%system is down%'").await;
     assert_eq!(retry, 1);
-    assert_eq!(s.tick().await.unwrap(), 0, "not before the back-off");
+    let failed_at = Utc::now();
+    let row = <taxdesk_workflow::entities::job::Entity as sea_orm::EntityTrait>::find()
+        .one(wf.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.run_at >= before_tick + chrono::Duration::milliseconds(10),
+        "retried later, not at once"
+    );
+    assert!(
+        row.run_at <= failed_at + chrono::Duration::milliseconds(100),
+        "within the first back-off"
+    );
     let stop = s.start();
     let dead = app
         .wait_for_count(

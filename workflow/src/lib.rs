@@ -5,6 +5,7 @@
 //! that must happen outside this crate.
 
 pub mod actor;
+pub mod booking;
 pub mod calendar;
 pub mod entities;
 pub mod error;

@@ -14,6 +14,10 @@ pub enum RefusalCode {
     OffHours,
     /// No agent of the skill group is online.
     NoAgent,
+    /// Too close to the start to cancel or move a booking.
+    TooLateToCancel,
+    /// No place left in the slot.
+    SlotFull,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use strum::AsRefStr;
 
-use crate::entities::work_order;
+use crate::entities::{booking, work_order};
 use crate::error::Result;
 use crate::work_order::Status;
 use crate::workflow::Workflow;
@@ -40,7 +40,7 @@ impl Workflow {
             .order_by_asc(work_order::Column::ClosedAt)
             .all(&self.db)
             .await?;
-        Ok(to_rate
+        let mut todos: Vec<Todo> = to_rate
             .into_iter()
             .map(|o| Todo {
                 kind: TodoKind::RateWorkOrder,
@@ -48,6 +48,40 @@ impl Workflow {
                 due_at: o.closed_at.map(|c| c + window),
                 target_id: o.id,
             })
-            .collect())
+            .collect();
+        let bookings = booking::Entity::find()
+            .filter(booking::Column::TaxpayerId.eq(user_id))
+            .filter(booking::Column::StartAt.gt(now))
+            .filter(booking::Column::Status.is_in(["INVITED", "CONFIRMED"]))
+            .order_by_asc(booking::Column::StartAt)
+            .all(&self.db)
+            .await?;
+        for b in bookings {
+            let name = self
+                .config
+                .service_type(&b.service_type)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| b.service_type.clone());
+            let when = b
+                .start_at
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%m-%d %H:%M");
+            if b.status == "INVITED" {
+                todos.push(Todo {
+                    kind: TodoKind::AnswerInvitation,
+                    title: format!("请答复税务局的邀请：{name}（{when}）"),
+                    target_id: b.id,
+                    due_at: Some(b.start_at),
+                });
+            } else if b.start_at - now <= chrono::Duration::hours(24) {
+                todos.push(Todo {
+                    kind: TodoKind::BookingSoon,
+                    title: format!("预约即将开始：{name}（{when}）"),
+                    target_id: b.id,
+                    due_at: Some(b.start_at),
+                });
+            }
+        }
+        Ok(todos)
     }
 }

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use crate::actor::Role;
 use crate::entities::user;
@@ -170,4 +173,31 @@ pub(crate) fn expect_role(
         format!("{id} {zh}"),
         format!("{id} {en}"),
     ))
+}
+
+/// A taxpayer named by staff may not have used the service yet: create their row with what
+/// is known. A bureau member cannot own a work order.
+pub(crate) async fn ensure_taxpayer(
+    txn: &DatabaseTransaction,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match user::Entity::find_by_id(id).one(txn).await? {
+        Some(u) => expect_role(Some(&u), "taxpayerId", id, false),
+        None => {
+            let row = user::ActiveModel {
+                id: Set(id.to_string()),
+                role: Set(Role::Taxpayer.as_ref().to_string()),
+                display_name: Set(id.to_string()),
+                taxpayer_id: Set(None),
+                email: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            user::Entity::insert(row)
+                .exec_without_returning(txn)
+                .await?;
+            Ok(())
+        }
+    }
 }

@@ -34,6 +34,9 @@ pub struct WorkflowConfig {
     pub deadlines: HashMap<String, Duration>,
     pub default_deadline: Duration,
     pub calendar: Calendar,
+    /// What taxpayers may book (预约服务类型); by default the bundled list.
+    pub service_types: Vec<crate::booking::service_type::ServiceType>,
+    pub booking: crate::booking::service::BookingPolicy,
 }
 
 impl Default for WorkflowConfig {
@@ -44,6 +47,8 @@ impl Default for WorkflowConfig {
             deadlines: HashMap::new(),
             default_deadline: Duration::days(5),
             calendar: Calendar::bundled(),
+            service_types: crate::booking::service_type::bundled(),
+            booking: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | BOT | end (taxpayer) / idle_timeout (system) | ENDED |
 //! | ACTIVE | end (taxpayer or agent) / idle_timeout (system) | ENDED |
 //! | ENDED | rate (taxpayer; once; only if a human took part) | ENDED |
+//! | BOT | booking_starts (system: a booked appointment begins) | ACTIVE with its agent, or QUEUED at the front |
 
 use chrono::{DateTime, Utc};
 use strum::{AsRefStr, EnumDiscriminants, EnumIter, EnumString, IntoEnumIterator};
@@ -85,6 +86,12 @@ pub enum Event {
         satisfaction: i32,
         comment: Option<String>,
     },
+    /// A booked appointment begins in this session.
+    BookingStarts {
+        agent_id: Option<String>,
+        /// The booking's agent can take it now.
+        available: bool,
+    },
 }
 
 impl Event {
@@ -151,7 +158,9 @@ fn may(rel: Relation, event: &Event, actor: &Actor) -> bool {
         }
         Event::Transfer { .. } => rel == R::Agent || actor.role == Role::Admin,
         Event::End => matches!(rel, R::Owner | R::Agent),
-        Event::QueueTimeout | Event::Requeue | Event::IdleTimeout => rel == R::System,
+        Event::QueueTimeout | Event::Requeue | Event::IdleTimeout | Event::BookingStarts { .. } => {
+            rel == R::System
+        }
     }
 }
 
@@ -287,6 +296,31 @@ pub fn decide(
                 effects.push(Effect::Route);
             }
         }
+        (
+            S::Bot,
+            Event::BookingStarts {
+                agent_id,
+                available,
+            },
+        ) => match agent_id {
+            Some(a) if *available => {
+                next.status = S::Active;
+                next.agent_id = Some(a.clone());
+                next.had_agent = true;
+                effects.push(Effect::SystemMessage("您预约的服务已开始，客服已接入。"));
+                effects.push(Effect::ScheduleAnswerCheck);
+                effects.push(Effect::TellAgent(a.clone()));
+            }
+            _ => {
+                next.status = S::Queued;
+                next.queue_priority = FRONT_OF_QUEUE;
+                effects.push(Effect::SystemMessage(
+                    "您预约的服务已开始，正在为您优先安排客服。",
+                ));
+                effects.push(Effect::ScheduleQueueTimers);
+                effects.push(Effect::Route);
+            }
+        },
         (S::Ended, Event::Rate { satisfaction, .. }) => {
             if !s.had_agent {
                 return Err(Refusal::new(
@@ -344,6 +378,10 @@ impl EventKind {
                 resolved: true,
                 satisfaction: 5,
                 comment: None,
+            },
+            EventKind::BookingStarts => Event::BookingStarts {
+                agent_id: None,
+                available: false,
             },
         }
     }

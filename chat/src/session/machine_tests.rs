@@ -58,6 +58,10 @@ fn event(kind: EventKind, actor: &Actor) -> Event {
             satisfaction: 4,
             comment: None,
         },
+        EventKind::BookingStarts => Event::BookingStarts {
+            agent_id: None,
+            available: false,
+        },
     }
 }
 
@@ -107,6 +111,7 @@ fn table() -> Vec<Row> {
             Some(Ended),
         ),
         (EventKind::Rate, &["owner"], &[Ended], None),
+        (EventKind::BookingStarts, &["system"], &[Bot], Some(Queued)),
     ]
 }
 
@@ -148,7 +153,7 @@ fn every_status_event_and_actor_follows_the_table() {
             }
         }
     }
-    assert_eq!(checked, 5 * 10 * 6);
+    assert_eq!(checked, 5 * 11 * 6);
 }
 
 #[test]
@@ -300,4 +305,23 @@ fn ending_a_bot_chat_needs_no_routing() {
         "a freed agent takes the next in line"
     );
     assert!(d.effects.contains(&Effect::EndChannels));
+}
+
+#[test]
+fn a_booked_session_starts_with_its_agent_or_at_the_front() {
+    let sys = Actor::system();
+    let with = Event::BookingStarts {
+        agent_id: Some("ag9".into()),
+        available: true,
+    };
+    let d = decide(&given(Status::Bot), &sys, &with, now()).unwrap();
+    assert_eq!(d.next.status, Status::Active);
+    assert!(d.effects.contains(&Effect::TellAgent("ag9".into())));
+    let away = Event::BookingStarts {
+        agent_id: Some("ag9".into()),
+        available: false,
+    };
+    let d = decide(&given(Status::Bot), &sys, &away, now()).unwrap();
+    assert_eq!(d.next.status, Status::Queued);
+    assert_eq!(d.next.queue_priority, FRONT_OF_QUEUE);
 }

@@ -310,6 +310,19 @@ impl Chat {
 
     /// After commit: routing, and queue positions of every queue the change touched.
     pub(crate) async fn after(&self, a: &Applied) {
+        let closed = !matches!(a.session.status.as_str(), "BOT" | "QUEUED" | "ACTIVE");
+        let was_open = matches!(a.before.status.as_str(), "BOT" | "QUEUED" | "ACTIVE");
+        if closed
+            && was_open
+            && let Some(b) = &a.session.booking_id
+        {
+            let finish = taxdesk_workflow::booking::machine::Event::Finish;
+            match self.wf.bookings().apply(&Actor::system(), b, finish).await {
+                Ok(_) => tracing::info!(booking.id = %b, "booked session ended: booking completed"),
+                Err(Error::Refused(_)) => {}
+                Err(e) => tracing::error!(booking.id = %b, error = %e, "completing the booking"),
+            }
+        }
         let mut groups = vec![a.before.skill_group.clone()];
         if a.session.skill_group != a.before.skill_group {
             groups.push(a.session.skill_group.clone());
@@ -463,6 +476,7 @@ fn note_of(e: &Event) -> Option<String> {
     match e {
         Event::RequestHuman { skill_group, .. } => Some(skill_group.clone()),
         Event::Assign { agent_id, .. } => Some(agent_id.clone()),
+        Event::BookingStarts { agent_id, .. } => agent_id.clone(),
         Event::Transfer { to, .. } => Some(match to {
             machine::TransferTarget::Agent(a) => format!("agent {a}"),
             machine::TransferTarget::Group(g) => format!("group {g}"),
@@ -540,5 +554,30 @@ impl Chat {
             .order_by_asc(session::Column::AssignedAt)
             .all(self.wf.db())
             .await?)
+    }
+}
+
+impl Chat {
+    /// 我的待办 of chat: sessions with an agent that ended in the last week, not yet rated.
+    pub async fn rate_todos(&self, taxpayer: &str) -> Result<Vec<taxdesk_workflow::todo::Todo>> {
+        let since = self.wf.now() - chrono::Duration::days(7);
+        let rows = session::Entity::find()
+            .filter(session::Column::TaxpayerId.eq(taxpayer))
+            .filter(session::Column::Status.eq(Status::Ended.as_ref()))
+            .filter(session::Column::HadAgent.eq(true))
+            .filter(session::Column::RatedAt.is_null())
+            .filter(session::Column::EndedAt.gt(since))
+            .order_by_desc(session::Column::EndedAt)
+            .all(self.wf.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|s| taxdesk_workflow::todo::Todo {
+                kind: taxdesk_workflow::todo::TodoKind::RateChat,
+                title: "请评价本次人工服务".into(),
+                due_at: s.ended_at.map(|e| e + chrono::Duration::days(7)),
+                target_id: s.id,
+            })
+            .collect())
     }
 }

@@ -1,5 +1,8 @@
 //! sea-orm entities, one file per table. Statuses are stored as stable strings.
 
+pub mod booking;
+pub mod booking_history;
+pub mod booking_slot;
 pub mod job;
 pub mod notification;
 pub mod outbox_email;

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use tracing::{Instrument, info_span};
 
@@ -196,7 +196,7 @@ impl WorkOrders<'_> {
 
         let now = wf.now();
         let txn = wf.db.begin().await?;
-        ensure_taxpayer(&txn, &owner, now).await?;
+        crate::users::ensure_taxpayer(&txn, &owner, now).await?;
         let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
         let seq = crate::counter::next(&txn, &format!("work_order:{day}")).await?;
         let deadline = now
@@ -393,29 +393,6 @@ impl WorkOrders<'_> {
             });
         }
         page::newest_first(&self.wf.db, q, work_order::Column::Id, req).await
-    }
-}
-
-/// A taxpayer named by staff may not have used the service yet: create their row with what
-/// is known. A bureau member cannot own a work order.
-async fn ensure_taxpayer(txn: &DatabaseTransaction, id: &str, now: DateTime<Utc>) -> Result<()> {
-    match user::Entity::find_by_id(id).one(txn).await? {
-        Some(u) => expect_role(Some(&u), "taxpayerId", id, false),
-        None => {
-            let row = user::ActiveModel {
-                id: Set(id.to_string()),
-                role: Set(Role::Taxpayer.as_ref().to_string()),
-                display_name: Set(id.to_string()),
-                taxpayer_id: Set(None),
-                email: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            };
-            user::Entity::insert(row)
-                .exec_without_returning(txn)
-                .await?;
-            Ok(())
-        }
     }
 }
 
