@@ -467,3 +467,102 @@ async fn two_instances_start_a_booked_session_once() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_taxpayer_who_does_not_come_is_a_no_show() {
+    let app = TestApp::spawn_with(&[
+        ("TAXDESK_CALENDAR", "always"),
+        ("TAXDESK_NO_SHOW_GRACE", "1s"),
+        ("TAXDESK_BOOKING_REMINDERS", ""),
+    ])
+    .await;
+    let tp = app.user("taxpayer", "tp1");
+    let staff = app.user("staff", "s1");
+    staff
+        .gql(
+            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let b = invite(&staff, "tp1", 1).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    tp.gql(
+        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
+        json!({"id": id}),
+    )
+    .await
+    .ok();
+    let gone = app
+        .wait_for_count(
+            &format!("SELECT id FROM bookings WHERE id = '{id}' AND status = 'NO_SHOW'"),
+            1,
+            Duration::from_secs(8),
+        )
+        .await;
+    assert_eq!(gone, 1);
+    let closed = app
+        .count(&format!(
+            "SELECT id FROM chat_sessions WHERE booking_id = '{id}' AND status = 'ENDED'"
+        ))
+        .await;
+    assert_eq!(closed, 1, "the empty session is closed");
+}
+
+#[tokio::test]
+async fn a_booking_moves_to_another_slot_with_its_jobs_and_its_place() {
+    let app = TestApp::spawn_with(&[
+        ("TAXDESK_CALENDAR", "always"),
+        ("TAXDESK_BOOKING_REMINDERS", "15m"),
+    ])
+    .await;
+    let tp = app.user("taxpayer", "tp1");
+    let from = Utc::now() + chrono::Duration::hours(2);
+    let slots = tp
+        .gql(
+            "query($input: AvailableSlotsInput!) { availableSlots(input: $input) { start } }",
+            json!({"input": {"serviceType": "iit", "method": "VIDEO", "from": from.to_rfc3339(), "to": (from + chrono::Duration::hours(2)).to_rfc3339()}}),
+        )
+        .await
+        .ok();
+    let first = slots["availableSlots"][0]["start"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = slots["availableSlots"][1]["start"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = tp
+        .gql("mutation($s: DateTime!) { bookAppointment(input: {serviceType: \"iit\", method: VIDEO, start: $s}) { id status origin } }", json!({"s": first}))
+        .await
+        .ok();
+    assert_eq!(b["bookAppointment"]["origin"], "MINE");
+    let id = b["bookAppointment"]["id"].as_str().unwrap().to_string();
+    let pending =
+        format!("SELECT id FROM jobs WHERE dedupe_key LIKE 'booking:{id}:%' AND state = 'PENDING'");
+    assert_eq!(app.count(&pending).await, 2, "a reminder and the start");
+    let moved = tp
+        .gql("mutation($id: ID!, $s: DateTime!) { rescheduleBooking(input: {id: $id, start: $s}) { status start } }", json!({"id": id, "s": second}))
+        .await
+        .ok();
+    assert_eq!(moved["rescheduleBooking"]["status"], "CONFIRMED");
+    assert_eq!(app.count(&pending).await, 2, "the new reminder and start");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT id FROM jobs WHERE dedupe_key LIKE 'booking:{id}:%' AND state = 'CANCELLED'"
+        ))
+        .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT service_type FROM booking_slots WHERE taken = 1")
+            .await,
+        1,
+        "the place moved with it"
+    );
+    // Off a slot boundary: refused, nothing changes.
+    let odd = (from + chrono::Duration::minutes(7)).to_rfc3339();
+    let r = tp.gql("mutation($id: ID!, $s: DateTime!) { rescheduleBooking(input: {id: $id, start: $s}) { status } }", json!({"id": id, "s": odd})).await;
+    assert_eq!(r.code(), Some("INVALID_INPUT"));
+}
