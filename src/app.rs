@@ -131,7 +131,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let conn = db::connect(&config.database_url).await?;
     db::migrate(&conn).await?;
     let workflow = Workflow::new(conn, workflow_config(&config)?);
-    let chat = Chat::new(workflow.clone(), chat_config(&config));
+    let chat = Chat::new(workflow.clone(), chat_config(&config))
+        .context("building the knowledge index")?;
+    chat.load_knowledge_base()
+        .await
+        .context("loading the knowledge base")?;
     let scheduler = if config.scheduler {
         let mut s = Scheduler::new(workflow.clone(), scheduler_config(&config))?;
         s.with_chat(chat.clone());

@@ -189,7 +189,10 @@ impl Config {
             Some(other) => bail!("TAXDESK_SCHEDULER={other}: use on or off"),
             None => file.scheduler.unwrap_or(true),
         };
-        let mut cron = vec![("jobs.prune".to_string(), "0 30 3 * * *".to_string())];
+        let mut cron = vec![
+            ("jobs.prune".to_string(), "0 30 3 * * *".to_string()),
+            ("kb.hot_rank".to_string(), "0 5 * * * *".to_string()),
+        ];
         for (kind, expr) in file.cron.unwrap_or_default() {
             cron.retain(|(k, _)| *k != kind);
             cron.push((kind, expr));

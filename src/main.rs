@@ -1,4 +1,4 @@
-//! `taxdesk serve | migrate | schema | token`.
+//! `taxdesk serve | migrate | schema | token | kb eval`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,6 +18,10 @@ USAGE:
   taxdesk token --role taxpayer|staff|admin --sub ID [--name NAME]
                 [--taxpayer-id TIN] [--email ADDR] [--ttl 8h]
                                 print a development JWT signed like `serve` verifies
+  taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
+                                run the virtual agent over {\"text\", \"expected\"} lines
+                                (seed FAQs plus FAQS) and print top-1/top-3 accuracy,
+                                false-answer rate, hand-over recall and ask latency
 
 Configuration: environment variables (TAXDESK_BIND, DATABASE_URL, TAXDESK_DATA_DIR, ...)
 and an optional TAXDESK_CONFIG=taxdesk.toml; see README.md.";
@@ -66,6 +70,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             Ok(())
         }
         "token" => token(&args[1..]),
+        "kb" if args.get(1).is_some_and(|a| a == "eval") => kb_eval(&args[2..]),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -98,6 +103,54 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]`.
+fn kb_eval(args: &[String]) -> anyhow::Result<()> {
+    use taxdesk_chat::kb;
+    let read =
+        |path: &str| std::fs::read_to_string(path).with_context(|| format!("reading {path}"));
+    let mut file = None;
+    let mut faqs = kb::seed_faqs();
+    let mut show_misses = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--faqs" => {
+                let path = it.next().context("--faqs needs a file")?;
+                faqs.extend(
+                    kb::parse_faqs_jsonl(&read(path)?).with_context(|| format!("in {path}"))?,
+                );
+            }
+            "--misses" => show_misses = true,
+            f if !f.starts_with('-') && file.is_none() => file = Some(f.to_string()),
+            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+        }
+    }
+    let file = file.context("kb eval needs a FILE of {\"text\", \"expected\"} lines")?;
+    let lines = kb::parse_eval_lines(&read(&file)?).with_context(|| format!("in {file}"))?;
+    let started = std::time::Instant::now();
+    let index = kb::KnowledgeIndex::build(&faqs)?;
+    println!("{} FAQs indexed in {:?}", index.len(), started.elapsed());
+    let report = kb::eval(&index, &lines);
+    println!("{report}");
+    if show_misses {
+        for m in &report.misses {
+            println!(
+                "miss: {} | expected {} | top-3 {:?} | answered {:?}{}",
+                m.text,
+                m.expected.as_deref().unwrap_or("null"),
+                m.got,
+                m.answered,
+                if m.handover { " | hand-over" } else { "" }
+            );
+        }
+    }
+    match report.failed_targets() {
+        failed if failed.is_empty() => println!("targets: met"),
+        failed => println!("targets: NOT met ({})", failed.join("; ")),
+    }
+    Ok(())
 }
 
 fn token(args: &[String]) -> anyhow::Result<()> {

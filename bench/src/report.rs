@@ -26,6 +26,9 @@ pub struct Machine {
     pub cores: usize,
     pub os: &'static str,
     pub arch: &'static str,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute figures when the run started: anything else busy
+    /// on the machine shows here.
+    pub load_average: Option<String>,
 }
 
 impl Machine {
@@ -36,6 +39,9 @@ impl Machine {
                 .unwrap_or(1),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
+            load_average: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         }
     }
 }
@@ -110,12 +116,17 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut s = format!("# taxdesk benchmark, {}\n\n", self.started_at);
         s.push_str(&format!(
-            "`{}` · {} build · {} cores ({} {}){} · finished {}\n",
+            "`{}` · {} build · {} cores ({} {}){}{} · finished {}\n",
             self.command,
             self.build,
             self.machine.cores,
             self.machine.os,
             self.machine.arch,
+            self.machine
+                .load_average
+                .as_deref()
+                .map(|l| format!(", load average {l} at the start"))
+                .unwrap_or_default(),
             self.commit
                 .as_deref()
                 .map(|c| format!(" · commit {c}"))

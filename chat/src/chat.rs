@@ -8,6 +8,7 @@ use taxdesk_workflow::Workflow;
 
 use crate::bot::{Bot, GreetingBot};
 use crate::hub::Hub;
+use crate::kb::{KbError, KnowledgeIndex};
 
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
@@ -47,16 +48,24 @@ pub struct Chat {
     pub(crate) hub: Hub,
     pub(crate) bot: Arc<dyn Bot>,
     pub(crate) config: Arc<ChatConfig>,
+    /// The knowledge base's search index, kept in step with the `faqs` table.
+    pub(crate) kb: Arc<KnowledgeIndex>,
 }
 
 impl Chat {
-    pub fn new(wf: Workflow, config: ChatConfig) -> Chat {
-        Chat {
+    /// An empty index is filled by [`Chat::load_knowledge_base`] at start.
+    pub fn new(wf: Workflow, config: ChatConfig) -> Result<Chat, KbError> {
+        Ok(Chat {
             wf,
             hub: Hub::new(),
             bot: Arc::new(GreetingBot),
             config: Arc::new(config),
-        }
+            kb: Arc::new(KnowledgeIndex::build(&[])?),
+        })
+    }
+
+    pub fn knowledge_index(&self) -> &KnowledgeIndex {
+        &self.kb
     }
 
     /// Plugs in another virtual agent.

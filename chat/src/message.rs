@@ -97,6 +97,29 @@ pub(crate) async fn insert_message(
     Ok(m)
 }
 
+/// What the virtual agent says in the chat: the answer, or related questions and the way
+/// to a human.
+fn reply_text(r: &crate::faq::AskResult) -> String {
+    match &r.faq {
+        Some(f) => f.answer.clone(),
+        None if r.suggestions.is_empty() => {
+            "抱歉，这个问题我暂时无法回答。您可以输入“转人工”联系人工客服，或在线留言。".into()
+        }
+        None => {
+            let list: Vec<String> = r
+                .suggestions
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("{}. {}", i + 1, f.question))
+                .collect();
+            format!(
+                "您是不是想问：\n{}\n如仍未解决，可输入“转人工”。",
+                list.join("\n")
+            )
+        }
+    }
+}
+
 fn unique_violation(e: &Error) -> bool {
     matches!(e, Error::Database(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
 }
@@ -219,7 +242,13 @@ impl Chat {
                 }
             }
         } else {
-            self.bot.answer(Some(&s.id), text).await.text
+            match self.ask(Some(actor), Some(&s.id), text).await {
+                Ok(r) => reply_text(&r),
+                Err(e) => {
+                    tracing::error!(error = %e, "the virtual agent failed");
+                    self.bot.answer(Some(&s.id), text).await.text
+                }
+            }
         };
         if let Err(e) = self.post_as(s, "bot", "BOT", reply).await {
             tracing::error!(error = %e, "posting the bot's reply");

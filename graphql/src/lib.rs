@@ -12,6 +12,8 @@ pub mod error;
 pub mod guard;
 mod hours;
 pub mod identity;
+mod kb;
+mod leave_message;
 mod loaders;
 mod personal;
 mod work_order;
@@ -27,22 +29,26 @@ pub use identity::{Identity, RequestId, Viewer};
 pub struct Query(
     identity::MeQuery,
     work_order::WorkOrderQuery,
+    leave_message::LeaveMessageQuery,
     personal::PersonalQuery,
     admin::AdminQuery,
     hours::HoursQuery,
     appointment_slots::SlotQuery,
     chat::ChatQuery,
     booking::BookingQuery,
+    kb::KbQuery,
 );
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     work_order::WorkOrderMutation,
+    leave_message::LeaveMessageMutation,
     personal::PersonalMutation,
     admin::AdminMutation,
     chat::ChatMutation,
     chat::ChannelMutation,
     booking::BookingMutation,
+    kb::KbMutation,
     attachment::AttachmentMutation,
 );
 

@@ -144,7 +144,11 @@ impl PersonalQuery {
                     .await
                     .or_gql(ctx)?
                     .len()) as u64,
-            leave_message_replies: 0,
+            leave_message_replies: wf
+                .leave_messages()
+                .unread_replies(&v.id)
+                .await
+                .or_gql(ctx)?,
         })
     }
 }

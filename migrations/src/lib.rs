@@ -9,6 +9,8 @@ mod m20261126_000001_foundation;
 mod m20261126_000002_jobs;
 mod m20261126_000003_chat;
 mod m20261126_000004_bookings;
+mod m20261126_000005_leave_messages;
+mod m20261126_000006_knowledge_base;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_jobs::Migration),
             Box::new(m20261126_000003_chat::Migration),
             Box::new(m20261126_000004_bookings::Migration),
+            Box::new(m20261126_000005_leave_messages::Migration),
+            Box::new(m20261126_000006_knowledge_base::Migration),
         ]
     }
 }

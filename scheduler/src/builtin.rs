@@ -219,3 +219,17 @@ impl Handler for BookingJob {
         }
     }
 }
+
+/// `kb.hot_rank`: recomputes the hot questions from the last week's asks.
+pub struct HotRank(pub taxdesk_chat::Chat);
+
+#[async_trait]
+impl Handler for HotRank {
+    async fn run(&self, _job: &Job) -> Result<(), JobError> {
+        self.0
+            .rank_hot_questions()
+            .await
+            .map(|_| ())
+            .map_err(|e| JobError::retry(e.to_string()))
+    }
+}

@@ -21,6 +21,9 @@ use crate::handler::{Handler, Job, JobError};
 use crate::mailer::{MailConfig, Mailer};
 use crate::store::{Claimed, Store};
 
+/// The recurring job that ranks hot questions.
+pub const HOT_RANK: &str = "kb.hot_rank";
+
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// How long a claim holds before another worker may take the job over.
@@ -178,6 +181,7 @@ impl Scheduler {
             taxdesk_chat::channel::call::EXPIRE_JOB_KIND,
             crate::builtin::CallExpiry(chat.clone()),
         );
+        self.register(HOT_RANK, crate::builtin::HotRank(chat.clone()));
         {
             use taxdesk_workflow::booking::service::kind;
             for k in [kind::REMINDER, kind::START, kind::EXPIRE, kind::NO_SHOW] {

@@ -12,6 +12,8 @@ mod channels;
 mod chat;
 mod chat_timers;
 mod identity;
+mod kb;
+mod leave_messages;
 mod notifications;
 mod scheduler;
 mod slots;

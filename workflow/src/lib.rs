@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod entities;
 pub mod error;
 pub mod jobs;
+pub mod leave_message;
 pub mod metrics;
 pub mod notification;
 pub mod page;

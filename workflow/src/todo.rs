@@ -82,6 +82,7 @@ impl Workflow {
                 });
             }
         }
+        todos.extend(self.leave_messages().read_reply_todos(user_id).await?);
         Ok(todos)
     }
 }

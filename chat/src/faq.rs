@@ -1,0 +1,731 @@
+//! The knowledge base's storage: FAQs (imported ones keep their source id), the search
+//! index kept in step with every change, votes, favorites, topic bundles, quick links, the
+//! ask log and the hot-question ranking.
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde::Deserialize;
+use taxdesk_workflow::error::{Error, Result, check};
+use taxdesk_workflow::page::{self, Keyed, Page, PageRequest};
+use taxdesk_workflow::{Actor, Role};
+
+use crate::chat::Chat;
+use crate::entities::{ask_log, faq, faq_favorite, faq_vote, hot_question, qa_package, quick_link};
+use crate::kb::FaqDoc;
+use crate::session::service::new_id;
+
+/// The seed bundles, hot questions and quick links.
+const SEED_PACKAGES: &str = include_str!("../data/kb/packages.json");
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedPackages {
+    qa_packages: Vec<SeedPackage>,
+    hot_questions: Vec<String>,
+    quick_links: Vec<SeedLink>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedPackage {
+    id: String,
+    title: String,
+    faq_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct SeedLink {
+    title: String,
+    url: String,
+}
+
+/// What the virtual agent made of a question.
+#[derive(Debug, Clone)]
+pub struct AskResult {
+    pub answered: bool,
+    pub faq: Option<faq::Model>,
+    pub confidence: f32,
+    pub suggestions: Vec<faq::Model>,
+    pub handover: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FaqInput {
+    /// Given: update (or create with this id); omitted: a new FAQ.
+    pub id: Option<String>,
+    pub category: String,
+    pub question: String,
+    pub answer: String,
+    pub keywords: Vec<String>,
+    pub similar: Vec<String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportReport {
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+#[derive(Deserialize)]
+struct FaqLine {
+    id: String,
+    category: String,
+    question: String,
+    answer: String,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    similar: Vec<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// FAQs from JSONL (one object per line, as the seed) or CSV (a header line
+/// `id,category,question,answer,keywords,similar`; lists separated by `;`; fields may be
+/// quoted with `"`). Line numbers are named in errors.
+pub fn parse_faqs(text: &str) -> std::result::Result<Vec<FaqDoc>, String> {
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if first.trim_start().starts_with('{') {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let f: FaqLine =
+                    serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))?;
+                Ok(FaqDoc {
+                    id: f.id,
+                    category: f.category,
+                    question: f.question,
+                    answer: f.answer,
+                    keywords: f.keywords,
+                    similar: f.similar,
+                    enabled: f.enabled,
+                })
+            })
+            .collect()
+    } else {
+        let mut out = vec![];
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let cols = csv_fields(line);
+            if cols.len() < 4 {
+                return Err(format!(
+                    "line {}: expected id,category,question,answer[,keywords,similar]",
+                    i + 1
+                ));
+            }
+            let list = |k: usize| -> Vec<String> {
+                cols.get(k)
+                    .map(|c| {
+                        c.split(';')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            out.push(FaqDoc {
+                id: cols[0].clone(),
+                category: cols[1].clone(),
+                question: cols[2].clone(),
+                answer: cols[3].clone(),
+                keywords: list(4),
+                similar: list(5),
+                enabled: true,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One CSV line's fields; `"` quotes a field and `""` is a quote inside it.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![];
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur).trim().to_string()),
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur.trim().to_string());
+    fields
+}
+
+pub fn doc_of(f: &faq::Model) -> FaqDoc {
+    FaqDoc {
+        id: f.id.clone(),
+        category: f.category.clone(),
+        question: f.question.clone(),
+        answer: f.answer.clone(),
+        keywords: serde_json::from_str(&f.keywords).unwrap_or_default(),
+        similar: serde_json::from_str(&f.similar).unwrap_or_default(),
+        enabled: f.enabled,
+    }
+}
+
+impl Keyed for faq_favorite::Model {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Keyed for ask_log::Model {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+fn forbidden_unless_bureau(actor: &Actor) -> Result<()> {
+    if actor.role.is_bureau() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "only staff keep the knowledge base".into(),
+        ))
+    }
+}
+
+impl Chat {
+    /// At start: seeds an empty knowledge base, then indexes every enabled FAQ.
+    pub async fn load_knowledge_base(&self) -> Result<usize> {
+        if faq::Entity::find().count(self.wf.db()).await? == 0 {
+            let report = self.import_docs(crate::kb::seed_faqs()).await?;
+            self.seed_extras().await?;
+            tracing::info!(faqs = report.inserted, "knowledge base seeded");
+        }
+        let all = faq::Entity::find()
+            .filter(faq::Column::Enabled.eq(true))
+            .all(self.wf.db())
+            .await?;
+        for f in &all {
+            self.kb
+                .upsert(&doc_of(f))
+                .map_err(|e| Error::Database(sea_orm::DbErr::Custom(e.to_string())))?;
+        }
+        tracing::info!(faqs = all.len(), "knowledge base indexed");
+        Ok(all.len())
+    }
+
+    async fn seed_extras(&self) -> Result<()> {
+        let seed: SeedPackages = serde_json::from_str(SEED_PACKAGES)
+            .map_err(|e| Error::Database(sea_orm::DbErr::Custom(format!("seed packages: {e}"))))?;
+        let now = self.wf.now();
+        let txn = self.wf.db().begin().await?;
+        for (i, p) in seed.qa_packages.iter().enumerate() {
+            let row = qa_package::Model {
+                id: p.id.clone(),
+                title: p.title.clone(),
+                faq_ids: serde_json::to_string(&p.faq_ids).unwrap_or_else(|_| "[]".into()),
+                position: i as i32,
+                enabled: true,
+                updated_at: now,
+            };
+            qa_package::Entity::insert(row.into_active_model())
+                .on_conflict(
+                    OnConflict::column(qa_package::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for (i, l) in seed.quick_links.iter().enumerate() {
+            let row = quick_link::Model {
+                id: format!("link-{i:02}"),
+                title: l.title.clone(),
+                url: l.url.clone(),
+                position: i as i32,
+            };
+            quick_link::Entity::insert(row.into_active_model())
+                .on_conflict(
+                    OnConflict::column(quick_link::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for (i, id) in seed.hot_questions.iter().enumerate() {
+            let row = hot_question::Model {
+                faq_id: id.clone(),
+                rank: i as i32 + 1,
+                asks: 0,
+                computed_at: now,
+            };
+            hot_question::Entity::insert(row.into_active_model())
+                .on_conflict(
+                    OnConflict::column(hot_question::Column::FaqId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Imports FAQs idempotently by id (insert or update), and indexes them at once.
+    pub async fn import_docs(&self, docs: Vec<FaqDoc>) -> Result<ImportReport> {
+        let now = self.wf.now();
+        let mut report = ImportReport::default();
+        let txn = self.wf.db().begin().await?;
+        for d in &docs {
+            let existing = faq::Entity::find_by_id(d.id.as_str()).one(&txn).await?;
+            let row = faq::Model {
+                id: d.id.clone(),
+                category: d.category.clone(),
+                question: d.question.clone(),
+                answer: d.answer.clone(),
+                keywords: serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into()),
+                similar: serde_json::to_string(&d.similar).unwrap_or_else(|_| "[]".into()),
+                enabled: d.enabled,
+                useful_count: existing.as_ref().map(|e| e.useful_count).unwrap_or(0),
+                useless_count: existing.as_ref().map(|e| e.useless_count).unwrap_or(0),
+                version: existing.as_ref().map(|e| e.version + 1).unwrap_or(1),
+                created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+                updated_at: now,
+            };
+            if existing.is_some() {
+                faq::Entity::update(row.into_active_model().reset_all())
+                    .exec(&txn)
+                    .await?;
+                report.updated += 1;
+            } else {
+                faq::Entity::insert(row.into_active_model())
+                    .exec_without_returning(&txn)
+                    .await?;
+                report.inserted += 1;
+            }
+        }
+        txn.commit().await?;
+        for d in &docs {
+            self.kb
+                .upsert(d)
+                .map_err(|e| Error::Database(sea_orm::DbErr::Custom(e.to_string())))?;
+        }
+        Ok(report)
+    }
+
+    /// Staff: create or change an FAQ; searchable at once. Disabling hides it from answers.
+    pub async fn upsert_faq(&self, actor: &Actor, input: FaqInput) -> Result<faq::Model> {
+        forbidden_unless_bureau(actor)?;
+        let category = input.category.trim().to_string();
+        if !self.wf.config().categories.contains(&category) {
+            return Err(Error::input(
+                "category",
+                format!("未知的业务类别「{category}」"),
+                format!("unknown category {category:?}"),
+            ));
+        }
+        let doc = FaqDoc {
+            id: match input.id {
+                Some(id) => check::text("id", &id, 1, 64)?,
+                None => format!("faq-{}", &uuid::Uuid::now_v7().simple().to_string()[..16]),
+            },
+            category,
+            question: check::text("question", &input.question, 2, 500)?,
+            answer: check::text("answer", &input.answer, 1, 10_000)?,
+            keywords: input
+                .keywords
+                .iter()
+                .filter_map(|k| check::optional_text("keywords", Some(k), 50).ok().flatten())
+                .take(30)
+                .collect(),
+            similar: input
+                .similar
+                .iter()
+                .filter_map(|k| check::optional_text("similar", Some(k), 500).ok().flatten())
+                .take(30)
+                .collect(),
+            enabled: input.enabled,
+        };
+        self.import_docs(vec![doc.clone()]).await?;
+        tracing::info!(faq.id = %doc.id, by = %actor.id, enabled = doc.enabled, "FAQ saved");
+        self.faq(&doc.id)
+            .await?
+            .ok_or_else(|| Error::not_found("faq", doc.id))
+    }
+
+    pub async fn faq(&self, id: &str) -> Result<Option<faq::Model>> {
+        Ok(faq::Entity::find_by_id(id).one(self.wf.db()).await?)
+    }
+
+    async fn faqs_by_ids(&self, ids: &[String]) -> Result<Vec<faq::Model>> {
+        let rows = faq::Entity::find()
+            .filter(faq::Column::Id.is_in(ids.iter().cloned()))
+            .filter(faq::Column::Enabled.eq(true))
+            .all(self.wf.db())
+            .await?;
+        let mut by_id: HashMap<String, faq::Model> =
+            rows.into_iter().map(|f| (f.id.clone(), f)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// `searchFaqs`: the best matches, best first.
+    pub async fn search_faqs(&self, text: &str, first: Option<i32>) -> Result<Vec<faq::Model>> {
+        let n = first.unwrap_or(10).clamp(1, 50) as usize;
+        let text = check::text("text", text, 1, 200)?;
+        let ids: Vec<String> = self.kb.search(&text, n).into_iter().map(|h| h.id).collect();
+        self.faqs_by_ids(&ids).await
+    }
+
+    /// `askBot`: the answer when confident, else up to five related questions; every ask is
+    /// logged for the hot ranking and for staff to review.
+    pub async fn ask(
+        &self,
+        actor: Option<&Actor>,
+        session_id: Option<&str>,
+        text: &str,
+    ) -> Result<AskResult> {
+        let text = check::text("text", text, 1, 500)?;
+        let a = self.kb.ask(&text);
+        let best = match &a.best {
+            Some(h) => self.faq(&h.id).await?.filter(|f| f.enabled),
+            None => None,
+        };
+        let suggestion_ids: Vec<String> = a.suggestions.iter().map(|h| h.id.clone()).collect();
+        let suggestions = self.faqs_by_ids(&suggestion_ids).await?;
+        let row = ask_log::Model {
+            id: new_id(),
+            user_id: actor.map(|a| a.id.clone()),
+            session_id: session_id.map(String::from),
+            text: text.clone(),
+            matched_id: best
+                .as_ref()
+                .map(|f| f.id.clone())
+                .or_else(|| suggestion_ids.first().cloned()),
+            confidence: f64::from(a.confidence),
+            answered: best.is_some(),
+            handover: a.handover,
+            at: self.wf.now(),
+        };
+        ask_log::Entity::insert(row.into_active_model())
+            .exec_without_returning(self.wf.db())
+            .await?;
+        tracing::debug!(
+            answered = best.is_some(),
+            confidence = a.confidence,
+            handover = a.handover,
+            "bot asked"
+        );
+        Ok(AskResult {
+            answered: best.is_some(),
+            faq: best,
+            confidence: a.confidence,
+            suggestions,
+            handover: a.handover,
+        })
+    }
+
+    /// `rateAnswer`: one vote per user per FAQ; changing it moves both counts by one.
+    pub async fn rate_answer(
+        &self,
+        actor: &Actor,
+        faq_id: &str,
+        useful: bool,
+    ) -> Result<faq::Model> {
+        let f = self
+            .faq(faq_id)
+            .await?
+            .ok_or_else(|| Error::not_found("faq", faq_id))?;
+        let txn = self.wf.db().begin().await?;
+        let previous = faq_vote::Entity::find_by_id((faq_id.to_string(), actor.id.clone()))
+            .one(&txn)
+            .await?;
+        if previous.as_ref().map(|v| v.useful) != Some(useful) {
+            let row = faq_vote::ActiveModel {
+                faq_id: Set(faq_id.to_string()),
+                user_id: Set(actor.id.clone()),
+                useful: Set(useful),
+                at: Set(self.wf.now()),
+            };
+            faq_vote::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([faq_vote::Column::FaqId, faq_vote::Column::UserId])
+                        .update_columns([faq_vote::Column::Useful, faq_vote::Column::At])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            let (add, sub) = if useful {
+                (faq::Column::UsefulCount, faq::Column::UselessCount)
+            } else {
+                (faq::Column::UselessCount, faq::Column::UsefulCount)
+            };
+            let mut q = faq::Entity::update_many().col_expr(add, Expr::col(add).add(1));
+            if previous.is_some() {
+                q = q.col_expr(sub, Expr::col(sub).sub(1));
+            }
+            q.filter(faq::Column::Id.eq(faq_id)).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        self.faq(&f.id)
+            .await?
+            .ok_or_else(|| Error::not_found("faq", faq_id))
+    }
+
+    pub async fn add_favorite(&self, actor: &Actor, faq_id: &str) -> Result<faq::Model> {
+        let f = self
+            .faq(faq_id)
+            .await?
+            .filter(|f| f.enabled)
+            .ok_or_else(|| Error::not_found("faq", faq_id))?;
+        let row = faq_favorite::Model {
+            user_id: actor.id.clone(),
+            faq_id: faq_id.into(),
+            id: new_id(),
+            created_at: self.wf.now(),
+        };
+        faq_favorite::Entity::insert(row.into_active_model())
+            .on_conflict(
+                OnConflict::columns([faq_favorite::Column::UserId, faq_favorite::Column::FaqId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(self.wf.db())
+            .await
+            .or_else(|e| {
+                if matches!(e, sea_orm::DbErr::RecordNotInserted) {
+                    Ok(0)
+                } else {
+                    Err(e)
+                }
+            })?;
+        Ok(f)
+    }
+
+    pub async fn remove_favorite(&self, actor: &Actor, faq_id: &str) -> Result<faq::Model> {
+        let f = self
+            .faq(faq_id)
+            .await?
+            .ok_or_else(|| Error::not_found("faq", faq_id))?;
+        faq_favorite::Entity::delete_many()
+            .filter(faq_favorite::Column::UserId.eq(actor.id.as_str()))
+            .filter(faq_favorite::Column::FaqId.eq(faq_id))
+            .exec(self.wf.db())
+            .await?;
+        Ok(f)
+    }
+
+    /// 我的收藏, newest first.
+    pub async fn favorites(
+        &self,
+        actor: &Actor,
+        req: &PageRequest,
+    ) -> Result<Page<(faq_favorite::Model, faq::Model)>> {
+        let q =
+            faq_favorite::Entity::find().filter(faq_favorite::Column::UserId.eq(actor.id.as_str()));
+        let p = page::newest_first(self.wf.db(), q, faq_favorite::Column::Id, req).await?;
+        let ids: Vec<String> = p.items.iter().map(|f| f.faq_id.clone()).collect();
+        let faqs: HashMap<String, faq::Model> = faq::Entity::find()
+            .filter(faq::Column::Id.is_in(ids))
+            .all(self.wf.db())
+            .await?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
+        let items = p
+            .items
+            .into_iter()
+            .filter_map(|fav| faqs.get(&fav.faq_id).cloned().map(|f| (fav, f)))
+            .collect();
+        Ok(Page {
+            items,
+            has_next: p.has_next,
+            has_previous: p.has_previous,
+            total: p.total,
+        })
+    }
+
+    /// 热点推荐: the ranked list (the seed list until there is traffic).
+    pub async fn hot_questions(&self, first: Option<i32>) -> Result<Vec<faq::Model>> {
+        let n = first.unwrap_or(8).clamp(1, 50) as u64;
+        let ids: Vec<String> = hot_question::Entity::find()
+            .order_by_asc(hot_question::Column::Rank)
+            .limit(n)
+            .all(self.wf.db())
+            .await?
+            .into_iter()
+            .map(|h| h.faq_id)
+            .collect();
+        self.faqs_by_ids(&ids).await
+    }
+
+    /// The ranking job: answered asks of the last 7 days, most asked first (top 20). With no
+    /// traffic the list is left as it is.
+    pub async fn rank_hot_questions(&self) -> Result<usize> {
+        let since = self.wf.now() - Duration::days(7);
+        let asks = ask_log::Entity::find()
+            .filter(ask_log::Column::At.gt(since))
+            .filter(ask_log::Column::Answered.eq(true))
+            .all(self.wf.db())
+            .await?;
+        let mut counts: HashMap<String, i32> = HashMap::new();
+        for a in asks {
+            if let Some(id) = a.matched_id {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        let mut ranked: Vec<(String, i32)> = counts.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(20);
+        let now = self.wf.now();
+        let txn = self.wf.db().begin().await?;
+        hot_question::Entity::delete_many().exec(&txn).await?;
+        for (i, (id, asks)) in ranked.iter().enumerate() {
+            let row = hot_question::Model {
+                faq_id: id.clone(),
+                rank: i as i32 + 1,
+                asks: *asks,
+                computed_at: now,
+            };
+            hot_question::Entity::insert(row.into_active_model())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        tracing::info!(ranked = ranked.len(), "hot questions ranked");
+        Ok(ranked.len())
+    }
+
+    /// 问答套餐 with their FAQs in order.
+    pub async fn qa_packages(&self) -> Result<Vec<(qa_package::Model, Vec<faq::Model>)>> {
+        let packages = qa_package::Entity::find()
+            .filter(qa_package::Column::Enabled.eq(true))
+            .order_by_asc(qa_package::Column::Position)
+            .all(self.wf.db())
+            .await?;
+        let mut out = vec![];
+        for p in packages {
+            let ids: Vec<String> = serde_json::from_str(&p.faq_ids).unwrap_or_default();
+            let faqs = self.faqs_by_ids(&ids).await?;
+            out.push((p, faqs));
+        }
+        Ok(out)
+    }
+
+    /// Staff: create or change a bundle.
+    pub async fn upsert_qa_package(
+        &self,
+        actor: &Actor,
+        id: Option<String>,
+        title: &str,
+        faq_ids: Vec<String>,
+        enabled: bool,
+    ) -> Result<qa_package::Model> {
+        forbidden_unless_bureau(actor)?;
+        let title = check::text("title", title, 1, 100)?;
+        let known = self.faqs_by_ids(&faq_ids).await?;
+        if known.len() != faq_ids.len() {
+            return Err(Error::input(
+                "faqIds",
+                "包含不存在或已停用的问题",
+                "some FAQ ids do not exist or are disabled",
+            ));
+        }
+        let row = qa_package::Model {
+            id: id.unwrap_or_else(|| {
+                format!("pkg-{}", &uuid::Uuid::now_v7().simple().to_string()[..12])
+            }),
+            title,
+            faq_ids: serde_json::to_string(&faq_ids).unwrap_or_else(|_| "[]".into()),
+            position: qa_package::Entity::find().count(self.wf.db()).await? as i32,
+            enabled,
+            updated_at: self.wf.now(),
+        };
+        qa_package::Entity::insert(row.clone().into_active_model())
+            .on_conflict(
+                OnConflict::column(qa_package::Column::Id)
+                    .update_columns([
+                        qa_package::Column::Title,
+                        qa_package::Column::FaqIds,
+                        qa_package::Column::Enabled,
+                        qa_package::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(self.wf.db())
+            .await?;
+        Ok(qa_package::Entity::find_by_id(row.id.as_str())
+            .one(self.wf.db())
+            .await?
+            .unwrap_or(row))
+    }
+
+    pub async fn quick_links(&self) -> Result<Vec<quick_link::Model>> {
+        Ok(quick_link::Entity::find()
+            .order_by_asc(quick_link::Column::Position)
+            .all(self.wf.db())
+            .await?)
+    }
+
+    /// Staff: questions the bot could not answer (and were not hand-over requests), newest first.
+    pub async fn unanswered_questions(
+        &self,
+        actor: &Actor,
+        req: &PageRequest,
+    ) -> Result<Page<ask_log::Model>> {
+        forbidden_unless_bureau(actor)?;
+        let q = ask_log::Entity::find()
+            .filter(ask_log::Column::Answered.eq(false))
+            .filter(ask_log::Column::Handover.eq(false));
+        page::newest_first(self.wf.db(), q, ask_log::Column::Id, req).await
+    }
+
+    /// Whether the actor is staff (FAQ admin views).
+    pub fn keeps_kb(actor: &Actor) -> bool {
+        matches!(actor.role, Role::Staff | Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_faqs;
+
+    #[test]
+    fn jsonl_and_csv() {
+        let j = parse_faqs(
+            "{\"id\":\"x1\",\"category\":\"其他\",\"question\":\"问\",\"answer\":\"答\"}\n",
+        )
+        .unwrap();
+        assert_eq!(j[0].id, "x1");
+        assert!(j[0].enabled);
+        let c = parse_faqs(
+            "id,category,question,answer,keywords,similar\nx2,其他,\"问, 带逗号\",答,a;b,\n",
+        )
+        .unwrap();
+        assert_eq!(c[0].question, "问, 带逗号");
+        assert_eq!(c[0].keywords, ["a", "b"]);
+        assert!(parse_faqs("{bad json").is_err());
+        assert!(parse_faqs("h\nonly,two").is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! The virtual agent and the knowledge base end to end.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{Client, TestApp};
+
+async fn ask(c: &Client, text: &str) -> serde_json::Value {
+    c.gql(
+        "mutation($t: String!) { askBot(input: {text: $t}) { answered confidence handoverSuggested faq { id question } suggestions { id question } } }",
+        json!({"t": text}),
+    )
+    .await
+    .ok()["askBot"]
+        .clone()
+}
+
+#[tokio::test]
+async fn the_bot_answers_suggests_and_learns_new_faqs() {
+    let app = TestApp::spawn().await;
+    let tp = app.user("taxpayer", "tp1");
+    let a = ask(&tp, "什么是数电发票？").await;
+    assert_eq!(a["answered"], true, "{a}");
+    assert_eq!(a["faq"]["id"], "kb-0001");
+    assert!(a["confidence"].as_f64().unwrap() > 0.5);
+
+    let u = ask(&tp, "今天晚上吃什么好呢").await;
+    assert_eq!(u["answered"], false, "{u}");
+    assert_eq!(u["faq"], serde_json::Value::Null);
+    let h = ask(&tp, "我要转人工").await;
+    assert_eq!(h["handoverSuggested"], true);
+
+    // Seed data: hot questions, bundles, quick links, search; an imported FAQ keeps its id.
+    let seed = tp.gql("{ hotQuestions(first: 3) { id } qaPackages { id title faqs { id } } quickLinks { title url } faq(id: \"kb-0042\") { id question } searchFaqs(text: \"个税汇算\", first: 3) { id } }", json!({})).await.ok();
+    assert_eq!(seed["hotQuestions"][0]["id"], "kb-0041");
+    assert!(seed["qaPackages"].as_array().unwrap().len() >= 3);
+    assert!(!seed["quickLinks"].as_array().unwrap().is_empty());
+    assert_eq!(seed["faq"]["id"], "kb-0042");
+    assert_eq!(seed["searchFaqs"].as_array().unwrap().len(), 3);
+
+    // Staff add an FAQ: answerable at once.
+    let staff = app.user("staff", "s1");
+    let q = "mutation($i: UpsertFaqInput!) { upsertFaq(input: $i) { id enabled } }";
+    let added = staff
+        .gql(q, json!({"i": {"category": "其他", "question": "税务局的停车场晚上开放吗？", "answer": "晚上八点后关闭。", "keywords": ["停车场"]}}))
+        .await
+        .ok();
+    let id = added["upsertFaq"]["id"].as_str().unwrap().to_string();
+    let a = ask(&tp, "税务局停车场晚上开吗").await;
+    assert_eq!(a["faq"]["id"], id.as_str(), "{a}");
+    // Disabled: no longer answered. Taxpayers cannot edit.
+    staff.gql(q, json!({"i": {"id": id, "category": "其他", "question": "税务局的停车场晚上开放吗？", "answer": "晚上八点后关闭。", "enabled": false}})).await.ok();
+    assert_ne!(
+        ask(&tp, "税务局停车场晚上开吗").await["faq"]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        tp.gql(
+            q,
+            json!({"i": {"category": "其他", "question": "x?", "answer": "y"}})
+        )
+        .await
+        .code(),
+        Some("FORBIDDEN")
+    );
+    assert!(
+        app.count("SELECT id FROM ask_log").await >= 5,
+        "every ask is logged"
+    );
+    let unanswered = staff
+        .gql(
+            "{ unansweredQuestions(first: 10) { totalCount } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert!(
+        unanswered["unansweredQuestions"]["totalCount"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn votes_favorites_and_hot_questions() {
+    let dir = std::env::temp_dir().join(format!("taxdesk-toml-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("taxdesk.toml");
+    std::fs::write(&toml, "[cron]\n\"kb.hot_rank\" = \"* * * * * *\"\n").unwrap();
+    let app = TestApp::spawn_with(&[("TAXDESK_CONFIG", toml.to_str().unwrap())]).await;
+    let tp = app.user("taxpayer", "tp1");
+    let rate = |useful: bool| json!({"i": {"faqId": "kb-0002", "useful": useful}});
+    let q = "mutation($i: RateAnswerInput!) { rateAnswer(input: $i) { usefulCount uselessCount } }";
+    assert_eq!(
+        tp.gql(q, rate(true)).await.ok()["rateAnswer"],
+        json!({"usefulCount": 1, "uselessCount": 0})
+    );
+    assert_eq!(
+        tp.gql(q, rate(true)).await.ok()["rateAnswer"],
+        json!({"usefulCount": 1, "uselessCount": 0}),
+        "no double vote"
+    );
+    assert_eq!(
+        tp.gql(q, rate(false)).await.ok()["rateAnswer"],
+        json!({"usefulCount": 0, "uselessCount": 1}),
+        "changed"
+    );
+
+    tp.gql(
+        "mutation { addFavorite(faqId: \"kb-0003\") { id } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    tp.gql(
+        "mutation { addFavorite(faqId: \"kb-0004\") { id } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    tp.gql(
+        "mutation { addFavorite(faqId: \"kb-0004\") { id } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    tp.gql(
+        "mutation { removeFavorite(faqId: \"kb-0003\") { id } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let favs = tp
+        .gql(
+            "{ myFavorites { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(favs["myFavorites"]["totalCount"], 1);
+    assert_eq!(favs["myFavorites"]["edges"][0]["node"]["id"], "kb-0004");
+    assert_eq!(
+        tp.gql(
+            "mutation { addFavorite(faqId: \"nope\") { id } }",
+            json!({})
+        )
+        .await
+        .code(),
+        Some("NOT_FOUND")
+    );
+
+    // A question asked again and again rises to the top once the ranking runs.
+    let question = ask(&tp, "什么是数电发票？").await;
+    let hot_id = question["faq"]["id"].as_str().unwrap().to_string();
+    for _ in 0..4 {
+        ask(&tp, "什么是数电发票？").await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let hot = tp
+            .gql("{ hotQuestions(first: 1) { id } }", json!({}))
+            .await
+            .ok();
+        if hot["hotQuestions"][0]["id"] == hot_id.as_str() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not ranked: {hot}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
