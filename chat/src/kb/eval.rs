@@ -264,7 +264,9 @@ pub fn eval(index: &KnowledgeIndex, lines: &[EvalLine]) -> EvalReport {
     }
     if !latencies.is_empty() {
         latencies.sort();
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        // Nearest rank.
+        let n = latencies.len();
+        let at = |q: f64| latencies[((n as f64 * q).ceil() as usize).clamp(1, n) - 1];
         r.latency_mean = latencies.iter().sum::<Duration>() / latencies.len() as u32;
         r.latency_p50 = at(0.5);
         r.latency_p99 = at(0.99);
