@@ -43,7 +43,8 @@ impl Gql {
             .with_context(|| format!("POST /graphql answered {status} without JSON"))?;
         if let Some(errors) = body.get("errors") {
             let code = errors[0]["extensions"]["code"].as_str().unwrap_or("?");
-            bail!("GraphQL error {code}: {errors}");
+            let message = errors[0]["message"].as_str().unwrap_or("?");
+            bail!("GraphQL error {code}: {message}");
         }
         Ok(body["data"].clone())
     }
