@@ -160,18 +160,7 @@ impl Booking {
     }
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
         let rows = wf(ctx).bookings().history(&self.0.id).await.or_gql(ctx)?;
-        Ok(rows
-            .into_iter()
-            .map(|h| HistoryEntry {
-                at: h.at,
-                actor_id: h.actor_id,
-                actor_role: h.actor_role,
-                event: h.event,
-                from_status: h.from_status,
-                to_status: h.to_status,
-                note: h.note,
-            })
-            .collect())
+        Ok(rows.into_iter().map(HistoryEntry::from).collect())
     }
     async fn allowed_actions(
         &self,

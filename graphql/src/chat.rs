@@ -191,18 +191,7 @@ impl ChatSession {
     }
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
         let rows = chat(ctx).history(&self.0.id).await.or_gql(ctx)?;
-        Ok(rows
-            .into_iter()
-            .map(|h| HistoryEntry {
-                at: h.at,
-                actor_id: h.actor_id,
-                actor_role: h.actor_role,
-                event: h.event,
-                from_status: h.from_status,
-                to_status: h.to_status,
-                note: h.note,
-            })
-            .collect())
+        Ok(rows.into_iter().map(HistoryEntry::from).collect())
     }
     async fn allowed_actions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ChatAction>> {
         let a = actor(ctx)?;
@@ -877,18 +866,7 @@ impl Channel {
     }
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
         let rows = chat(ctx).channel_history(&self.0.id).await.or_gql(ctx)?;
-        Ok(rows
-            .into_iter()
-            .map(|h| HistoryEntry {
-                at: h.at,
-                actor_id: h.actor_id,
-                actor_role: h.actor_role,
-                event: h.event,
-                from_status: h.from_status,
-                to_status: h.to_status,
-                note: h.note,
-            })
-            .collect())
+        Ok(rows.into_iter().map(HistoryEntry::from).collect())
     }
 }
 

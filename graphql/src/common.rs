@@ -112,6 +112,33 @@ impl HistoryEntry {
     }
 }
 
+/// Every machine's history table has the same columns; each row becomes one entry.
+macro_rules! history_from {
+    ($($model:ty),* $(,)?) => {
+        $(impl From<$model> for HistoryEntry {
+            fn from(h: $model) -> Self {
+                HistoryEntry {
+                    at: h.at,
+                    actor_id: h.actor_id,
+                    actor_role: h.actor_role,
+                    event: h.event,
+                    from_status: h.from_status,
+                    to_status: h.to_status,
+                    note: h.note,
+                }
+            }
+        })*
+    };
+}
+
+history_from!(
+    taxdesk_workflow::entities::work_order_history::Model,
+    taxdesk_workflow::entities::booking_history::Model,
+    taxdesk_workflow::entities::leave_message_history::Model,
+    taxdesk_chat::entities::session_history::Model,
+    taxdesk_chat::entities::channel_history::Model,
+);
+
 /// Extra fields on every connection.
 #[derive(SimpleObject, Debug, Clone, Copy)]
 pub struct Totals {

@@ -159,18 +159,7 @@ impl WorkOrder {
             .history(&self.0.id)
             .await
             .or_gql(ctx)?;
-        Ok(rows
-            .into_iter()
-            .map(|h| HistoryEntry {
-                at: h.at,
-                actor_id: h.actor_id,
-                actor_role: h.actor_role,
-                event: h.event,
-                from_status: h.from_status,
-                to_status: h.to_status,
-                note: h.note,
-            })
-            .collect())
+        Ok(rows.into_iter().map(HistoryEntry::from).collect())
     }
     async fn allowed_actions(
         &self,
