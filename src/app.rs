@@ -21,6 +21,9 @@ use crate::config::Config;
 use crate::db;
 use crate::http::{self, AppState};
 
+/// How often an instance looks for FAQ changes made elsewhere.
+const KB_FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
 fn chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -136,6 +139,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     chat.load_knowledge_base()
         .await
         .context("loading the knowledge base")?;
+    // FAQs saved by another instance or by `taxdesk kb import` become answerable here too.
+    chat.follow_knowledge_base(KB_FOLLOW_EVERY);
     let scheduler = if config.scheduler {
         let mut s = Scheduler::new(workflow.clone(), scheduler_config(&config))?;
         s.with_chat(chat.clone());

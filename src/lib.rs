@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 mod http;
+pub mod kb_import;
 pub mod telemetry;
 
 pub use app::{Running, start};

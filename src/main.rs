@@ -1,4 +1,4 @@
-//! `taxdesk serve | migrate | schema | token | kb eval`.
+//! `taxdesk serve | migrate | schema | token | kb import | kb eval`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,6 +18,9 @@ USAGE:
   taxdesk token --role taxpayer|staff|admin --sub ID [--name NAME]
                 [--taxpayer-id TIN] [--email ADDR] [--ttl 8h]
                                 print a development JWT signed like `serve` verifies
+  taxdesk kb import FILE        load FAQs (JSONL as the seed, or CSV with the header
+                                id,category,question,answer,keywords,similar) into the
+                                database, by id: new ids are added, known ones updated
   taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
                                 run the virtual agent over {\"text\", \"expected\"} lines
                                 (seed FAQs plus FAQS) and print top-1/top-3 accuracy,
@@ -71,6 +74,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         }
         "token" => token(&args[1..]),
         "kb" if args.get(1).is_some_and(|a| a == "eval") => kb_eval(&args[2..]),
+        "kb" if args.get(1).is_some_and(|a| a == "import") => kb_import(&args[2..]),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -103,6 +107,24 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `taxdesk kb import FILE`.
+fn kb_import(args: &[String]) -> anyhow::Result<()> {
+    let [file] = args else {
+        bail!("kb import needs exactly one FILE (JSONL or CSV)\n\n{USAGE}");
+    };
+    let config = Config::load()?;
+    telemetry::init(config.log_format);
+    let report = runtime()?.block_on(taxdesk::kb_import::import_file(
+        &config,
+        std::path::Path::new(file),
+    ))?;
+    println!(
+        "{file}: {} FAQs added, {} updated",
+        report.inserted, report.updated
+    );
+    Ok(())
 }
 
 /// `taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]`.

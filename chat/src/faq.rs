@@ -94,7 +94,31 @@ fn yes() -> bool {
 /// FAQs from JSONL (one object per line, as the seed) or CSV (a header line
 /// `id,category,question,answer,keywords,similar`; lists separated by `;`; fields may be
 /// quoted with `"`). Line numbers are named in errors.
+/// Every FAQ needs an id (at most 64 characters), a question and an answer; an empty file is
+/// refused rather than imported as nothing.
 pub fn parse_faqs(text: &str) -> std::result::Result<Vec<FaqDoc>, String> {
+    let docs = parse_faq_lines(text)?;
+    if docs.is_empty() {
+        return Err("no FAQs in the file".into());
+    }
+    for (n, d) in docs.iter().enumerate() {
+        let what = if d.id.trim().is_empty() || d.id.chars().count() > 64 {
+            Some("id must be 1 to 64 characters")
+        } else if d.question.trim().is_empty() {
+            Some("question is empty")
+        } else if d.answer.trim().is_empty() {
+            Some("answer is empty")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(format!("FAQ {} ({:?}): {what}", n + 1, d.id));
+        }
+    }
+    Ok(docs)
+}
+
+fn parse_faq_lines(text: &str) -> std::result::Result<Vec<FaqDoc>, String> {
     let text = text.trim_start_matches('\u{feff}');
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if first.trim_start().starts_with('{') {
@@ -153,6 +177,10 @@ pub fn parse_faqs(text: &str) -> std::result::Result<Vec<FaqDoc>, String> {
         }
         Ok(out)
     }
+}
+
+fn index_error(e: crate::kb::KbError) -> Error {
+    Error::Database(sea_orm::DbErr::Custom(format!("knowledge index: {e}")))
 }
 
 /// One CSV line's fields; `"` quotes a field and `""` is a quote inside it.
@@ -222,13 +250,68 @@ impl Chat {
             .filter(faq::Column::Enabled.eq(true))
             .all(self.wf.db())
             .await?;
-        for f in &all {
-            self.kb
-                .upsert(&doc_of(f))
-                .map_err(|e| Error::Database(sea_orm::DbErr::Custom(e.to_string())))?;
-        }
+        let docs: Vec<FaqDoc> = all.iter().map(doc_of).collect();
+        // One commit for the whole base: one per FAQ takes minutes at 10,000 entries.
+        self.kb.upsert_many(&docs).map_err(index_error)?;
         tracing::info!(faqs = all.len(), "knowledge base indexed");
         Ok(all.len())
+    }
+
+    /// Re-indexes the FAQs changed in the database since `since` whose version this instance
+    /// has not indexed yet (`indexed`: id → version, kept by the caller), so that an FAQ
+    /// saved on another instance or by `taxdesk kb import` is answerable here without a
+    /// restart. Returns how many were re-indexed.
+    pub async fn refresh_knowledge_base(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        indexed: &mut HashMap<String, i32>,
+    ) -> Result<usize> {
+        let changed: Vec<faq::Model> = faq::Entity::find()
+            .filter(faq::Column::UpdatedAt.gte(since))
+            .all(self.wf.db())
+            .await?
+            .into_iter()
+            .filter(|f| indexed.get(&f.id) != Some(&f.version))
+            .collect();
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let docs: Vec<FaqDoc> = changed.iter().map(doc_of).collect();
+        self.kb.upsert_many(&docs).map_err(index_error)?;
+        for f in &changed {
+            indexed.insert(f.id.clone(), f.version);
+        }
+        tracing::info!(
+            faqs = changed.len(),
+            "knowledge base refreshed from the database"
+        );
+        Ok(changed.len())
+    }
+
+    /// Keeps this instance's index in step with FAQ changes made elsewhere: every `every`,
+    /// re-indexes what changed (looking back `every` plus a minute, for clock skew between
+    /// instances and transactions committed late).
+    pub fn follow_knowledge_base(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let chat = self.clone();
+        let look_back =
+            Duration::from_std(every).unwrap_or(Duration::seconds(5)) + Duration::minutes(1);
+        tokio::spawn(async move {
+            let mut indexed: HashMap<String, i32> = HashMap::new();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let since = chrono::Utc::now() - look_back;
+                if let Err(e) = chat.refresh_knowledge_base(since, &mut indexed).await {
+                    tracing::warn!(error = %e, "knowledge base refresh failed; retrying");
+                }
+                // Forget what can no longer come back through the look-back window.
+                if indexed.len() > 10_000 {
+                    indexed.clear();
+                }
+            }
+        })
     }
 
     async fn seed_extras(&self) -> Result<()> {
@@ -324,11 +407,7 @@ impl Chat {
             }
         }
         txn.commit().await?;
-        for d in &docs {
-            self.kb
-                .upsert(d)
-                .map_err(|e| Error::Database(sea_orm::DbErr::Custom(e.to_string())))?;
-        }
+        self.kb.upsert_many(&docs).map_err(index_error)?;
         Ok(report)
     }
 
@@ -727,5 +806,27 @@ mod tests {
         assert_eq!(c[0].keywords, ["a", "b"]);
         assert!(parse_faqs("{bad json").is_err());
         assert!(parse_faqs("h\nonly,two").is_err());
+    }
+
+    #[test]
+    fn refuses_faqs_without_id_question_or_answer_and_empty_files() {
+        let line = |id: &str, q: &str, a: &str| {
+            format!(
+                "{{\"id\":\"{id}\",\"category\":\"其他\",\"question\":\"{q}\",\"answer\":\"{a}\"}}\n"
+            )
+        };
+        assert!(parse_faqs(&line("x1", "问", "答")).is_ok());
+        for bad in [
+            line("", "问", "答"),
+            line("x1", " ", "答"),
+            line("x1", "问", ""),
+        ] {
+            let e = parse_faqs(&bad).unwrap_err();
+            assert!(e.starts_with("FAQ 1"), "{e}");
+        }
+        assert!(parse_faqs(&line(&"x".repeat(65), "问", "答")).is_err());
+        assert_eq!(parse_faqs("\n\n").unwrap_err(), "no FAQs in the file");
+        let header_only = "id,category,question,answer\n";
+        assert!(parse_faqs(header_only).is_err());
     }
 }

@@ -13,6 +13,7 @@ pub mod faq;
 pub mod hub;
 pub mod kb;
 pub mod message;
+pub mod offer;
 pub mod presence;
 pub mod session;
 mod timers;

@@ -502,11 +502,46 @@ impl ChatMutation {
         input: RequestHumanInput,
     ) -> async_graphql::Result<ChatSession> {
         let a = actor(ctx)?;
-        let s = chat(ctx)
-            .request_human(&a, &input.session_id, input.skill_group.as_deref())
-            .await
-            .or_gql(ctx)?;
-        Ok(ChatSession(s))
+        let c = chat(ctx);
+        let group = input.skill_group.as_deref();
+        match c.request_human(&a, &input.session_id, group).await {
+            Ok(s) => Ok(ChatSession(s)),
+            Err(taxdesk_workflow::Error::Refused(r))
+                if matches!(
+                    r.code,
+                    taxdesk_workflow::RefusalCode::OffHours
+                        | taxdesk_workflow::RefusalCode::NoAgent
+                ) =>
+            {
+                // The refusal carries the offer to leave a message, pre-filled from the chat.
+                let offer = c.leave_message_offer(&a, &input.session_id, group).await;
+                let error = crate::error::to_gql(ctx, taxdesk_workflow::Error::Refused(r));
+                Err(match offer {
+                    Ok(o) => {
+                        let wf = ctx.data_unchecked::<taxdesk_workflow::Workflow>();
+                        let next_open = wf.config().calendar.next_open(Some(&o.category), wf.now());
+                        let offer = serde_json::json!({
+                            "leaveMessage": {
+                                "sourceSessionId": o.source_session_id,
+                                "category": o.category,
+                                "content": o.content,
+                            },
+                            "nextOpenAt": next_open.map(|t| t.to_rfc3339()),
+                        });
+                        async_graphql::ErrorExtensions::extend_with(error, |_, e| {
+                            if let Ok(v) = async_graphql::Value::from_json(offer.clone()) {
+                                e.set("offer", v);
+                            }
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no leave-message offer for a refused hand-over");
+                        error
+                    }
+                })
+            }
+            Err(e) => Err(e).or_gql(ctx),
+        }
     }
 
     async fn leave_queue(

@@ -106,6 +106,11 @@ impl TestApp {
         }
     }
 
+    /// The configuration this server was started with (for CLI verbs on its database).
+    pub fn config(&self) -> Config {
+        Config::from_sources(&self.vars).expect("test config")
+    }
+
     /// Another server on the same database (scale-out), with its own scheduler.
     pub async fn second_instance(&self) -> Running {
         let config = Config::from_sources(&self.vars).expect("test config");

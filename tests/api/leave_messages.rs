@@ -125,27 +125,53 @@ async fn an_off_hours_hand_over_becomes_a_message_that_staff_answer() {
         c.gql("{ me { id } }", json!({})).await.ok();
     }
 
-    // Out of hours the hand-over is refused and points to 留言.
+    // The taxpayer asks the bot, then asks for a human: out of hours the hand-over is
+    // refused, and the refusal offers 留言 pre-filled with the question.
     let session = open(&tp).await["id"].as_str().unwrap().to_string();
+    tp.gql(
+        "mutation($id: ID!, $t: String!) { sendMessage(input: {sessionId: $id, kind: TEXT, text: $t}) { seq } }",
+        json!({"id": session, "t": QUESTION}),
+    )
+    .await
+    .ok();
     let refused = tp
         .gql(
-            "mutation($id: ID!) { requestHuman(input: {sessionId: $id}) { status } }",
+            "mutation($id: ID!) { requestHuman(input: {sessionId: $id, skillGroup: \"发票业务\"}) { status } }",
             json!({"id": session}),
         )
         .await;
     assert_eq!(refused.code(), Some("OFF_HOURS"));
-    assert!(
-        refused.0["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("留言")
-    );
+    let error = &refused.0["errors"][0];
+    assert!(error["message"].as_str().unwrap().contains("留言"));
+    let offer = &error["extensions"]["offer"]["leaveMessage"];
+    assert_eq!(offer["sourceSessionId"], session.as_str(), "{error}");
+    assert_eq!(offer["category"], "发票业务");
+    assert_eq!(offer["content"], QUESTION);
+    assert!(error["extensions"]["offer"]["nextOpenAt"].is_null());
+    // Typing 转人工 instead is refused the same way, by the bot, in the chat.
+    tp.gql(
+        "mutation($id: ID!) { sendMessage(input: {sessionId: $id, kind: TEXT, text: \"转人工\"}) { seq } }",
+        json!({"id": session}),
+    )
+    .await
+    .ok();
+    let transcript = tp
+        .gql(
+            "query($id: ID!) { messages(sessionId: $id, last: 1) { edges { node { text } } } }",
+            json!({"id": session}),
+        )
+        .await
+        .ok();
+    let last = transcript["messages"]["edges"][0]["node"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(last.contains("留言"), "{last}");
 
-    // The taxpayer leaves the question as a message.
+    // The taxpayer sends the offered message as it is, with a contact.
     let m = leave(
         &tp,
-        json!({"category": "发票业务", "content": QUESTION, "contact": "13800000000",
-               "sourceSessionId": session}),
+        json!({"category": offer["category"], "content": offer["content"],
+               "contact": "13800000000", "sourceSessionId": offer["sourceSessionId"]}),
     )
     .await
     .ok()["leaveMessage"]

@@ -6,7 +6,8 @@
 //! BM25 over four boosted fields; its ten best are then reranked by a calibrated
 //! confidence: a logistic model of how much of the question the FAQ covers, how much of one
 //! FAQ phrasing the question covers and the BM25 score relative to the best, the top hit's
-//! lowered when the runner-up is close behind.
+//! lowered when the runner-up is close behind. A top hit tied with its runner-up is not
+//! answered unless the question covers one of its phrasings whole.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
@@ -292,10 +293,11 @@ impl KnowledgeIndex {
                 ..Answer::default()
             };
         }
-        let hits = self.search(text, CANDIDATES);
-        let confidence = hits.first().map_or(0.0, |h| h.confidence);
-        let mut hits = hits.into_iter();
-        let best = if confidence >= ANSWER_THRESHOLD {
+        let explained = self.explain(text, CANDIDATES);
+        let confidence = explained.first().map_or(0.0, |h| h.0.confidence);
+        let clear = explained.first().is_some_and(|(_, f)| is_clear_winner(f));
+        let mut hits = explained.into_iter().map(|(h, _)| h);
+        let best = if confidence >= ANSWER_THRESHOLD && clear {
             hits.next()
         } else {
             None
@@ -500,6 +502,17 @@ const MARGIN_PENALTY: f32 = 0.3;
 /// … fading to nothing once the gap reaches this.
 const MARGIN_SCALE: f32 = 0.25;
 
+/// Below this gap to the runner-up the top hit is one of several equally good …
+const TIE_MARGIN: f32 = 0.01;
+/// … unless the question covers all of one of its phrasings (什么是数电发票 asked as written).
+const FULL_PHRASING: f32 = 0.99;
+
+/// A bare topic word (退税, 发票怎么弄, 社保) matches many FAQs equally well: answering the
+/// first of them would be a guess, so such a question gets related questions instead.
+fn is_clear_winner(f: &HitFeatures) -> bool {
+    f.margin >= TIE_MARGIN || f.doc_coverage >= FULL_PHRASING
+}
+
 /// A hit's confidence in 0..1 from coverage and relative BM25 score: a logistic model.
 fn base_confidence(f: &HitFeatures) -> f32 {
     let z = W_BIAS
@@ -561,6 +574,21 @@ mod tests {
             assert!(a.best.is_none(), "{q}: {a:?}");
             assert!(!a.handover);
             assert!((0.0..=1.0).contains(&a.confidence));
+        }
+    }
+
+    #[test]
+    fn bare_topic_words_get_related_questions_not_a_guess() {
+        let kb = KnowledgeIndex::build(&seed_faqs()).unwrap();
+        for q in ["退税", "发票怎么弄", "社保", "个税", "申报", "汇算"] {
+            let a = kb.ask(q);
+            assert!(a.best.is_none(), "{q}: {a:?}");
+            assert!(a.suggestions.len() >= 3, "{q}: {a:?}");
+            assert!(a.confidence >= SUGGESTION_FLOOR, "{q}: {a:?}");
+        }
+        // A seed question asked as written is still answered, though close FAQs tie with it.
+        for (q, id) in [("什么是数电发票", "kb-0001"), ("数电发票", "kb-0001")] {
+            assert_eq!(kb.ask(q).best.map(|h| h.id).as_deref(), Some(id), "{q}");
         }
     }
 
