@@ -217,9 +217,9 @@ impl Chat {
                 .exec(&txn)
                 .await?;
         }
-        self.schedule_idle_check(&txn, &s.id, now).await?;
+        // No idle timer per message: the session's one pending idle check looks at
+        // `last_activity_at` when it fires and re-arms itself (see `timers.rs`).
         txn.commit().await?;
-        self.wf.jobs_written();
         self.publish_message(&s, m.clone());
         if status == Status::Bot
             && actor.role == Role::Taxpayer

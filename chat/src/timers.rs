@@ -10,6 +10,14 @@ use crate::hub::{ChatEvent, ChatEventKind};
 use crate::session::{Event, Status};
 
 impl Chat {
+    async fn rearm_idle_check(&self, id: &str, from: chrono::DateTime<chrono::Utc>) -> Result<()> {
+        let txn = self.wf.db().begin().await?;
+        self.schedule_idle_check(&txn, id, from).await?;
+        txn.commit().await?;
+        self.wf.jobs_written();
+        Ok(())
+    }
+
     /// Runs one chat timer job; `Ok` also when there was nothing left to do.
     pub async fn run_timer(&self, kind: &str, payload: &serde_json::Value) -> Result<()> {
         let id = payload
@@ -67,13 +75,13 @@ impl Chat {
                         .map(|_| ())
                 } else {
                     // Activity since this timer was set: look again when it would be idle.
-                    let txn = self.wf.db().begin().await?;
-                    self.schedule_idle_check(&txn, id, s.last_activity_at)
-                        .await?;
-                    txn.commit().await?;
-                    self.wf.jobs_written();
-                    Ok(())
+                    self.rearm_idle_check(id, s.last_activity_at).await
                 }
+            }
+            // One idle check is pending from open to end (messages do not add one): it waits
+            // out the queue, and an assignment (which counts as activity) restarts the clock.
+            timer::IDLE_CHECK if status == Status::Queued => {
+                self.rearm_idle_check(id, self.wf.now()).await
             }
             _ => Ok(()),
         };

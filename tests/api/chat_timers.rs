@@ -37,6 +37,56 @@ async fn an_idle_session_ends_with_a_farewell() {
     assert_eq!(farewell, 1);
 }
 
+/// The idle check outlives a queue wait longer than the idle timeout: the chat an agent
+/// takes afterwards still ends when nobody writes, and a chat in use does not.
+#[tokio::test]
+async fn the_idle_check_survives_the_queue_and_activity_keeps_a_chat_open() {
+    let app = TestApp::spawn_with(&[
+        ("TAXDESK_CALENDAR", "always"),
+        ("TAXDESK_IDLE_TIMEOUT", "3s"),
+        ("TAXDESK_QUEUE_TIMEOUT", "1h"),
+        ("TAXDESK_QUEUE_OFFER_AFTER", "1h"),
+        ("TAXDESK_ANSWER_TIMEOUT", "1h"),
+    ])
+    .await;
+    let agent = app.user("staff", "s1");
+    online(&agent, 1).await;
+    let busy = app.user("taxpayer", "tp1");
+    let waiting = app.user("taxpayer", "tp2");
+    let first = open(&busy).await["id"].as_str().unwrap().to_string();
+    send(&busy, &first, "TEXT", "转人工", None).await.ok();
+    assert_eq!(session(&busy, &first).await["status"], "ACTIVE");
+    let second = open(&waiting).await["id"].as_str().unwrap().to_string();
+    send(&waiting, &second, "TEXT", "转人工", None).await.ok();
+    assert_eq!(session(&waiting, &second).await["status"], "QUEUED");
+
+    // The first chat is in use: a message every 300 ms for longer than the idle timeout.
+    for i in 0..15 {
+        send(&busy, &first, "TEXT", &format!("第{i}条"), None)
+            .await
+            .ok();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(session(&busy, &first).await["status"], "ACTIVE");
+    // Meanwhile the second waited longer than the idle timeout, and is still queued.
+    assert_eq!(session(&waiting, &second).await["status"], "QUEUED");
+
+    // The agent frees up and takes the second; nobody writes in it, so it ends.
+    busy.gql(
+        "mutation($id: ID!) { endChat(sessionId: $id) { status } }",
+        json!({"id": first}),
+    )
+    .await
+    .ok();
+    assert_eq!(wait_status(&app, &second, "ACTIVE").await, 1);
+    assert_eq!(wait_status(&app, &second, "ENDED").await, 1);
+    let s = session(&waiting, &second).await;
+    assert_eq!(
+        s["history"].as_array().unwrap().last().unwrap()["event"],
+        "IDLE_TIMEOUT"
+    );
+}
+
 #[tokio::test]
 async fn a_long_wait_offers_alternatives_then_gives_up() {
     let app = TestApp::spawn_with(&[
