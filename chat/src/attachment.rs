@@ -621,8 +621,9 @@ pub async fn save<C: ConnectionTrait>(
     Ok(row)
 }
 
-/// Whether `viewer` may read the attachment: its uploader, an admin, or someone who takes
-/// part in its chat session.
+/// Whether `viewer` may read the attachment: its uploader, an admin, someone who takes
+/// part in its chat session, or staff when it goes with an offline message (staff answer
+/// every offline message).
 pub async fn may_view<C: ConnectionTrait>(
     db: &C,
     viewer: &Actor,
@@ -632,10 +633,24 @@ pub async fn may_view<C: ConnectionTrait>(
         return Ok(true);
     }
     let Some(sid) = &a.session_id else {
-        return Ok(false);
+        return Ok(viewer.role == Role::Staff && goes_with_a_leave_message(db, &a.id).await?);
     };
     let s = session::Entity::find_by_id(sid.clone()).one(db).await?;
     Ok(s.is_some_and(|s| takes_part(&s, viewer)))
+}
+
+async fn goes_with_a_leave_message<C: ConnectionTrait>(
+    db: &C,
+    attachment_id: &str,
+) -> Result<bool, AttachmentError> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    use taxdesk_workflow::entities::leave_message;
+    // `attachment_ids` is a JSON list of quoted ids; ids are UUIDs (no LIKE wildcards).
+    let n = leave_message::Entity::find()
+        .filter(leave_message::Column::AttachmentIds.contains(format!("\"{attachment_id}\"")))
+        .count(db)
+        .await?;
+    Ok(n > 0)
 }
 
 /// The attachment, if `viewer` may read it; "not found" otherwise.

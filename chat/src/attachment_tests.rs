@@ -312,6 +312,9 @@ async fn fixture() -> Fixture {
     db.execute(&schema.create_table_from_entity(session::Entity))
         .await
         .unwrap();
+    db.execute(&schema.create_table_from_entity(taxdesk_workflow::entities::leave_message::Entity))
+        .await
+        .unwrap();
     let now = Utc::now();
     session::ActiveModel {
         id: Set("s-1".into()),

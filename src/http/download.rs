@@ -1,5 +1,6 @@
 //! `GET /attachments/{id}`: the bytes of an attachment, for its uploader, the participants of
-//! its chat session and admins (anyone else gets 404, as if it did not exist).
+//! its chat session, admins, and staff for files sent with an offline message (anyone else
+//! gets 404, as if it did not exist).
 //!
 //! The token comes in `Authorization: Bearer …` or, so that `<img src>` and plain links work
 //! in a browser, in `?token=…`. Images are served `inline`, everything else as a download;

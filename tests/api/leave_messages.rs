@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::attachments::{png, upload};
+use crate::attachments::{download, png, upload};
 use crate::chat::open;
 use crate::helpers::{Client, Gql, TestApp};
 
@@ -665,6 +665,19 @@ async fn what_is_left_is_checked() {
         json!([mine[1], mine[0]])
     );
     assert_eq!(ok["leaveMessage"]["attachments"][0]["id"], mine[1].as_str());
+    // Staff who answer the message can open its files; other taxpayers cannot.
+    let staff_token = app.token("staff", "s1");
+    let url = format!("/attachments/{}", mine[1]);
+    let (status, _, _) = download(&app, &url, Some(&staff_token)).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = download(&app, &url, Some(&other_token)).await;
+    assert_eq!(status, 404);
+    let unattached = format!("/attachments/{}", mine[5]);
+    let (status, _, _) = download(&app, &unattached, Some(&staff_token)).await;
+    assert_eq!(
+        status, 404,
+        "an upload not sent with a message stays private"
+    );
     assert_eq!(
         ok["leaveMessage"]["attachments"].as_array().unwrap().len(),
         2
