@@ -201,6 +201,12 @@ impl ChatSession {
             .map(Into::into)
             .collect())
     }
+    /// Remote assistance and calls still in play (requested, invited or active), newest
+    /// first: what a reloaded page must show.
+    async fn channels(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Channel>> {
+        let rows = chat(ctx).open_channels(&self.0).await.or_gql(ctx)?;
+        Ok(rows.into_iter().map(Channel).collect())
+    }
     /// How far each participant has read (read receipts).
     async fn reads(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ReadMark>> {
         let rows = chat(ctx).reads(&self.0.id).await.or_gql(ctx)?;
@@ -902,6 +908,12 @@ impl Channel {
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
         let rows = chat(ctx).channel_history(&self.0.id).await.or_gql(ctx)?;
         Ok(rows.into_iter().map(HistoryEntry::from).collect())
+    }
+    /// What this viewer may do now: `ACCEPT`, `DECLINE`, `CANCEL`, `END` (respond with
+    /// `respondRemoteAssist`/`respondCall`, withdraw or hang up with `endRemoteAssist`/`endCall`).
+    async fn allowed_actions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        let a = actor(ctx)?;
+        chat(ctx).channel_allowed(&a, &self.0).await.or_gql(ctx)
     }
 }
 

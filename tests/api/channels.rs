@@ -101,6 +101,20 @@ async fn remote_assistance_and_a_video_call_relay_signals_between_the_two() {
         .to_string();
     assert_eq!(ra["requestRemoteAssist"]["status"], "REQUESTED");
     wait_for(&mut agent_ws, "REQUESTED").await;
+    // A reloaded page finds the request on the session, with what each side may do.
+    let open_channels =
+        "query($id: ID!) { chatSession(id: $id) { channels { id kind status allowedActions } } }";
+    let seen = agent.gql(open_channels, json!({"id": id})).await.ok();
+    assert_eq!(
+        seen["chatSession"]["channels"],
+        json!([{"id": ra_id, "kind": "REMOTE_ASSIST", "status": "REQUESTED",
+                "allowedActions": ["ACCEPT", "DECLINE"]}])
+    );
+    let seen = tp.gql(open_channels, json!({"id": id})).await.ok();
+    assert_eq!(
+        seen["chatSession"]["channels"][0]["allowedActions"],
+        json!(["CANCEL"])
+    );
     assert_eq!(
         signal(&tp, &ra_id, "OFFER", "v=0 early").await.code(),
         Some("INVALID_TRANSITION"),
@@ -144,6 +158,12 @@ async fn remote_assistance_and_a_video_call_relay_signals_between_the_two() {
         .await
         .ok();
     assert_eq!(end["endRemoteAssist"]["status"], "ENDED");
+    let seen = tp.gql(open_channels, json!({"id": id})).await.ok();
+    assert_eq!(
+        seen["chatSession"]["channels"],
+        json!([]),
+        "ended: not in play"
+    );
     assert_eq!(
         end["endRemoteAssist"]["history"].as_array().unwrap().len(),
         3

@@ -64,36 +64,45 @@ fn decide(
     event: &ChannelEvent,
     now: DateTime<Utc>,
 ) -> std::result::Result<Outcome, Refusal> {
-    let active = s.status == SessionStatus::Active.as_ref();
     match event {
         ChannelEvent::Assist(e) => {
-            let mut snap = assist::Snapshot::new(&s.taxpayer_id, s.agent_id.clone(), active);
-            if let Some(r) = row {
-                snap.status = assist::Status::from_str(&r.status).ok();
-                snap.requested_at = Some(r.created_at);
-                snap.ended_at = r.ended_at;
-            }
-            let d = assist::decide(&snap, actor, e, now)?;
+            let d = assist::decide(&assist_snapshot(row, s), actor, e, now)?;
             Ok(Outcome {
                 to: d.to.as_ref().to_string(),
                 effects: d.effects,
             })
         }
         ChannelEvent::Call(e) => {
-            let mut snap = call::Snapshot::new(&s.taxpayer_id, s.agent_id.clone(), active);
-            if let Some(r) = row {
-                snap.status = call::Status::from_str(&r.status).ok();
-                snap.media = r.media.as_deref().and_then(|m| Media::from_str(m).ok());
-                snap.invited_at = Some(r.created_at);
-                snap.ended_at = r.ended_at;
-            }
-            let d = call::decide(policy, &snap, actor, e, now)?;
+            let d = call::decide(policy, &call_snapshot(row, s), actor, e, now)?;
             Ok(Outcome {
                 to: d.to.as_ref().to_string(),
                 effects: d.effects,
             })
         }
     }
+}
+
+fn assist_snapshot(row: Option<&channel::Model>, s: &session::Model) -> assist::Snapshot {
+    let active = s.status == SessionStatus::Active.as_ref();
+    let mut snap = assist::Snapshot::new(&s.taxpayer_id, s.agent_id.clone(), active);
+    if let Some(r) = row {
+        snap.status = assist::Status::from_str(&r.status).ok();
+        snap.requested_at = Some(r.created_at);
+        snap.ended_at = r.ended_at;
+    }
+    snap
+}
+
+fn call_snapshot(row: Option<&channel::Model>, s: &session::Model) -> call::Snapshot {
+    let active = s.status == SessionStatus::Active.as_ref();
+    let mut snap = call::Snapshot::new(&s.taxpayer_id, s.agent_id.clone(), active);
+    if let Some(r) = row {
+        snap.status = call::Status::from_str(&r.status).ok();
+        snap.media = r.media.as_deref().and_then(|m| Media::from_str(m).ok());
+        snap.invited_at = Some(r.created_at);
+        snap.ended_at = r.ended_at;
+    }
+    snap
 }
 
 fn media_of(e: &ChannelEvent) -> Option<String> {
@@ -133,6 +142,48 @@ impl Chat {
         }
         let existing = self.open_channel(&s.id, event.kind()).await?;
         self.apply_channel(actor, &s, existing, event).await
+    }
+
+    /// The channels of session `s` still in play (requested, invited or active), newest first.
+    pub async fn open_channels(&self, s: &session::Model) -> Result<Vec<channel::Model>> {
+        Ok(channel::Entity::find()
+            .filter(channel::Column::SessionId.eq(s.id.as_str()))
+            .filter(channel::Column::Status.is_not_in(FINAL))
+            .order_by_desc(channel::Column::CreatedAt)
+            .all(self.wf.db())
+            .await?)
+    }
+
+    /// What `actor` may do with the channel now (drives `Channel.allowedActions`): the
+    /// machine's events other than opening one, e.g. `ACCEPT`, `DECLINE`, `CANCEL`, `END`.
+    pub async fn channel_allowed(
+        &self,
+        actor: &Actor,
+        row: &channel::Model,
+    ) -> Result<Vec<String>> {
+        let Some(s) = session::Entity::find_by_id(row.session_id.as_str())
+            .one(self.wf.db())
+            .await?
+        else {
+            return Ok(vec![]);
+        };
+        let now = self.wf.now();
+        Ok(if row.kind == ChannelKind::Call.as_ref() {
+            let policy = call::Policy {
+                answer_timeout: self.config.call_answer_timeout,
+            };
+            call::allowed(&policy, &call_snapshot(Some(row), &s), actor, now)
+                .into_iter()
+                .filter(|k| *k != call::EventKind::Invite)
+                .map(|k| k.as_ref().to_string())
+                .collect()
+        } else {
+            assist::allowed(&assist_snapshot(Some(row), &s), actor, now)
+                .into_iter()
+                .filter(|k| *k != assist::EventKind::Request)
+                .map(|k| k.as_ref().to_string())
+                .collect()
+        })
     }
 
     /// An event on an existing channel.
