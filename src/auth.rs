@@ -35,6 +35,9 @@ pub struct Keys {
     decoding: DecodingKey,
     encoding: Option<EncodingKey>,
     algorithm: Algorithm,
+    /// No key was configured: the secret is the one created in the data dir, so anyone
+    /// may mint a token (the `/login` page). Never true with a configured key.
+    development: bool,
 }
 
 /// A PEM given inline, or the path of a file holding it.
@@ -85,17 +88,24 @@ impl Keys {
                 decoding,
                 encoding,
                 algorithm: Algorithm::RS256,
+                development: false,
             });
         }
-        let secret = match &c.jwt_secret {
-            Some(s) => s.clone(),
-            None => dev_secret(&c.data_dir)?,
+        let (secret, development) = match &c.jwt_secret {
+            Some(s) => (s.clone(), false),
+            None => (dev_secret(&c.data_dir)?, true),
         };
         Ok(Keys {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: Some(EncodingKey::from_secret(secret.as_bytes())),
             algorithm: Algorithm::HS256,
+            development,
         })
+    }
+
+    /// Whether tokens are signed with the generated development secret (no key configured).
+    pub fn is_development(&self) -> bool {
+        self.development
     }
 
     pub fn mint(&self, claims: &TokenClaims) -> anyhow::Result<String> {

@@ -1,9 +1,11 @@
 //! The HTTP surface: `/graphql` (POST JSON or multipart uploads, GET with GraphiQL),
-//! `/graphql/ws`, `/attachments/{id}`, `/healthz`, `/metrics`. Only this module knows axum.
+//! `/graphql/ws`, `/attachments/{id}`, `/healthz`, `/metrics`, and the web front end (`/`,
+//! `/staff`, `/login`; see `web`). Only this module knows axum.
 
 mod download;
 mod graphql;
 mod reply;
+mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -53,7 +55,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .fallback(not_found)
+        // The reference web front end (web/, embedded); its files via the fallback.
+        .route("/", get(web::portal))
+        .route("/staff", get(web::staff))
+        .route("/staff/", get(web::staff))
+        .route("/login", get(web::login_page).post(web::login))
+        .fallback(web::asset_or_not_found)
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
