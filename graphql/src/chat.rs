@@ -501,45 +501,26 @@ impl ChatMutation {
         Ok(Message(m))
     }
 
-    /// 转人工: queued, or refused with OFF_HOURS / NO_AGENT.
+    /// 转人工: queued, or refused with OFF_HOURS / NO_AGENT, the refusal carrying
+    /// `extensions.offer` (a leave message pre-filled from the chat, and `nextOpenAt`).
     async fn request_human(
         &self,
         ctx: &Context<'_>,
         input: RequestHumanInput,
     ) -> async_graphql::Result<ChatSession> {
+        use taxdesk_workflow::{Error, RefusalCode};
         let a = actor(ctx)?;
         let c = chat(ctx);
         let group = input.skill_group.as_deref();
         match c.request_human(&a, &input.session_id, group).await {
             Ok(s) => Ok(ChatSession(s)),
-            Err(taxdesk_workflow::Error::Refused(r))
-                if matches!(
-                    r.code,
-                    taxdesk_workflow::RefusalCode::OffHours
-                        | taxdesk_workflow::RefusalCode::NoAgent
-                ) =>
+            Err(Error::Refused(r))
+                if matches!(r.code, RefusalCode::OffHours | RefusalCode::NoAgent) =>
             {
-                // The refusal carries the offer to leave a message, pre-filled from the chat.
+                let error = crate::error::to_gql(ctx, Error::Refused(r));
                 let offer = c.leave_message_offer(&a, &input.session_id, group).await;
-                let error = crate::error::to_gql(ctx, taxdesk_workflow::Error::Refused(r));
                 Err(match offer {
-                    Ok(o) => {
-                        let wf = ctx.data_unchecked::<taxdesk_workflow::Workflow>();
-                        let next_open = wf.config().calendar.next_open(Some(&o.category), wf.now());
-                        let offer = serde_json::json!({
-                            "leaveMessage": {
-                                "sourceSessionId": o.source_session_id,
-                                "category": o.category,
-                                "content": o.content,
-                            },
-                            "nextOpenAt": next_open.map(|t| t.to_rfc3339()),
-                        });
-                        async_graphql::ErrorExtensions::extend_with(error, |_, e| {
-                            if let Ok(v) = async_graphql::Value::from_json(offer.clone()) {
-                                e.set("offer", v);
-                            }
-                        })
-                    }
+                    Ok(offer) => with_offer(ctx, error, &offer),
                     Err(e) => {
                         tracing::warn!(error = %e, "no leave-message offer for a refused hand-over");
                         error
@@ -955,6 +936,33 @@ pub struct SendSignalInput {
     pub kind: SignalKind,
     /// SDP or ICE candidate, as the browser produced it (size-limited).
     pub payload: String,
+}
+
+/// `extensions.offer` of a refused hand-over: `{ leaveMessage: { sourceSessionId, category,
+/// content }, nextOpenAt }`, ready to pass to `leaveMessage`.
+fn with_offer(
+    ctx: &Context<'_>,
+    error: async_graphql::Error,
+    offer: &taxdesk_chat::offer::LeaveMessageOffer,
+) -> async_graphql::Error {
+    let wf = ctx.data_unchecked::<taxdesk_workflow::Workflow>();
+    let next_open = wf
+        .config()
+        .calendar
+        .next_open(Some(&offer.category), wf.now());
+    let value = serde_json::json!({
+        "leaveMessage": {
+            "sourceSessionId": offer.source_session_id,
+            "category": offer.category,
+            "content": offer.content,
+        },
+        "nextOpenAt": next_open.map(|t| t.to_rfc3339()),
+    });
+    async_graphql::ErrorExtensions::extend_with(error, |_, e| {
+        if let Ok(v) = async_graphql::Value::from_json(value.clone()) {
+            e.set("offer", v);
+        }
+    })
 }
 
 #[derive(Default)]
