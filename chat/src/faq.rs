@@ -455,7 +455,8 @@ impl Chat {
         Ok(faq::Entity::find_by_id(id).one(self.wf.db()).await?)
     }
 
-    async fn faqs_by_ids(&self, ids: &[String]) -> Result<Vec<faq::Model>> {
+    /// The enabled FAQs of `ids`, in that order.
+    pub async fn faqs_by_ids(&self, ids: &[String]) -> Result<Vec<faq::Model>> {
         let rows = faq::Entity::find()
             .filter(faq::Column::Id.is_in(ids.iter().cloned()))
             .filter(faq::Column::Enabled.eq(true))

@@ -61,6 +61,28 @@ pub(crate) async fn insert_message(
     client_message_id: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<message::Model> {
+    let m = message::Model {
+        id: new_id(),
+        session_id: session_id.to_string(),
+        seq: next_seq(db, session_id, now).await?,
+        sender_id: sender_id.to_string(),
+        sender_role: sender_role.to_string(),
+        kind: kind.to_string(),
+        text,
+        attachment_id,
+        client_message_id,
+        faq_id: None,
+        suggestion_ids: None,
+        created_at: now,
+    };
+    message::Entity::insert(m.clone().into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(m)
+}
+
+/// The session's next message `seq`, marking activity (in `db`'s transaction).
+async fn next_seq(db: &impl ConnectionTrait, session_id: &str, now: DateTime<Utc>) -> Result<i64> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
@@ -78,23 +100,13 @@ pub(crate) async fn insert_message(
         ))
         .await?
         .ok_or_else(|| Error::not_found("chat session", session_id))?;
-    let seq: i64 = row.try_get("", "last_seq")?;
-    let m = message::Model {
-        id: new_id(),
-        session_id: session_id.to_string(),
-        seq,
-        sender_id: sender_id.to_string(),
-        sender_role: sender_role.to_string(),
-        kind: kind.to_string(),
-        text,
-        attachment_id,
-        client_message_id,
-        created_at: now,
-    };
-    message::Entity::insert(m.clone().into_active_model())
-        .exec_without_returning(db)
-        .await?;
-    Ok(m)
+    Ok(row.try_get("", "last_seq")?)
+}
+
+/// What a bot reply is based on (kept with the message).
+struct BotBasis {
+    faq_id: Option<String>,
+    suggestion_ids: Vec<String>,
 }
 
 /// What the virtual agent says in the chat: the answer, or related questions and the way
@@ -243,7 +255,16 @@ impl Chat {
             }
         } else {
             match self.ask(Some(actor), Some(&s.id), text).await {
-                Ok(r) => reply_text(&r),
+                Ok(r) => {
+                    let basis = BotBasis {
+                        faq_id: r.faq.as_ref().map(|f| f.id.clone()),
+                        suggestion_ids: r.suggestions.iter().map(|f| f.id.clone()).collect(),
+                    };
+                    if let Err(e) = self.post_bot_reply(s, reply_text(&r), basis).await {
+                        tracing::error!(error = %e, "posting the bot's reply");
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "the virtual agent failed");
                     self.bot.answer(Some(&s.id), text).await.text
@@ -253,6 +274,38 @@ impl Chat {
         if let Err(e) = self.post_as(s, "bot", "BOT", reply).await {
             tracing::error!(error = %e, "posting the bot's reply");
         }
+    }
+
+    /// The bot's answer from the knowledge base, with what it is based on.
+    async fn post_bot_reply(
+        &self,
+        s: &session::Model,
+        text: String,
+        basis: BotBasis,
+    ) -> Result<message::Model> {
+        let now = self.wf.now();
+        let txn = self.wf.db().begin().await?;
+        let m = message::Model {
+            id: new_id(),
+            session_id: s.id.clone(),
+            seq: next_seq(&txn, &s.id, now).await?,
+            sender_id: "bot".into(),
+            sender_role: "BOT".into(),
+            kind: "TEXT".into(),
+            text: Some(text),
+            attachment_id: None,
+            client_message_id: None,
+            faq_id: basis.faq_id,
+            suggestion_ids: (!basis.suggestion_ids.is_empty())
+                .then(|| serde_json::to_string(&basis.suggestion_ids).unwrap_or_default()),
+            created_at: now,
+        };
+        message::Entity::insert(m.clone().into_active_model())
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        self.publish_message(s, m.clone());
+        Ok(m)
     }
 
     /// A message from the bot or the system.

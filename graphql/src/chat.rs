@@ -283,6 +283,23 @@ impl Message {
     async fn client_message_id(&self) -> Option<&str> {
         self.0.client_message_id.as_deref()
     }
+    /// A bot reply's FAQ: the answer it gave (for 有用/无用 and 收藏).
+    async fn faq(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::kb::Faq>> {
+        let Some(id) = &self.0.faq_id else {
+            return Ok(None);
+        };
+        let f = chat(ctx).faq(id).await.or_gql(ctx)?;
+        Ok(f.filter(|f| f.enabled).map(Into::into))
+    }
+    /// A bot reply's related questions (推送相关问题), when it was unsure.
+    async fn suggestions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::kb::Faq>> {
+        let Some(ids) = &self.0.suggestion_ids else {
+            return Ok(vec![]);
+        };
+        let ids: Vec<String> = serde_json::from_str(ids).unwrap_or_default();
+        let rows = chat(ctx).faqs_by_ids(&ids).await.or_gql(ctx)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

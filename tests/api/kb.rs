@@ -255,3 +255,57 @@ async fn kb_import_from_files_reaches_a_running_server() {
         0
     );
 }
+
+/// In a chat the bot's reply names the FAQ it answered with and the related questions it
+/// offered, so a front end can show 有用/无用, 收藏 and clickable questions.
+#[tokio::test]
+async fn bot_replies_in_a_chat_carry_their_faq_or_suggestions() {
+    let app = TestApp::spawn().await;
+    let tp = app.user("taxpayer", "tp1");
+    let id = crate::chat::open(&tp).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last_reply = |text: &'static str| {
+        let tp = &tp;
+        let id = id.clone();
+        async move {
+            crate::chat::send(tp, &id, "TEXT", text, None).await.ok();
+            tp.gql(
+                "query($id: ID!) { messages(sessionId: $id, last: 1) { edges { node { senderRole text faq { id } suggestions { id question } } } } }",
+                json!({"id": id}),
+            )
+            .await
+            .ok()["messages"]["edges"][0]["node"]
+                .clone()
+        }
+    };
+    let answered = last_reply("什么是数电发票？").await;
+    assert_eq!(answered["senderRole"], "BOT");
+    assert_eq!(answered["faq"]["id"], "kb-0001", "{answered}");
+    // … with related questions to follow (not itself).
+    let related = answered["suggestions"].as_array().unwrap();
+    assert!(related.len() <= 5 && related.iter().all(|f| f["id"] != "kb-0001"));
+
+    let unsure = last_reply("退税").await;
+    assert_eq!(unsure["faq"], serde_json::Value::Null, "{unsure}");
+    let s = unsure["suggestions"].as_array().unwrap();
+    assert!((1..=5).contains(&s.len()), "{unsure}");
+    let first = s[0]["question"].as_str().unwrap();
+    assert!(
+        unsure["text"].as_str().unwrap().contains(first),
+        "the text lists the same questions: {unsure}"
+    );
+    // The taxpayer's own messages carry nothing of the kind.
+    let mine = tp
+        .gql(
+            "query($id: ID!) { messages(sessionId: $id, last: 2) { edges { node { senderRole faq { id } suggestions { id } } } } }",
+            json!({"id": id}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        mine["messages"]["edges"][0]["node"],
+        json!({"senderRole": "TAXPAYER", "faq": null, "suggestions": []})
+    );
+}

@@ -140,7 +140,7 @@ document.addEventListener('click', (ev) => {
 const SESSION_FIELDS = `id status skillGroup queuePosition estimatedWaitSeconds lastSeq
   agent { id displayName } rating { resolved satisfaction comment } allowedActions`;
 const MESSAGE_FIELDS = `id seq kind text senderRole sender { id displayName }
-  attachment { id fileName contentType size url } createdAt`;
+  attachment { id fileName contentType size url } faq { id } suggestions { id question } createdAt`;
 
 const chat = {
   session: null,
@@ -232,7 +232,7 @@ async function loadMessages(more = false) {
     for (const m of nodes) if (!chat.seqs.has(m.seq)) { chat.seqs.add(m.seq); box.insertBefore(renderMessage(m), anchor); }
     box.scrollTop = box.scrollHeight - h;
   } else {
-    for (const m of nodes) appendMessage(m, false);
+    for (const m of nodes) appendMessage(m);
     scrollDown();
   }
   chat.oldestCursor = conn.pageInfo.startCursor || chat.oldestCursor;
@@ -287,7 +287,7 @@ function onChatEvent(ev) {
   switch (ev.kind) {
     case 'MESSAGE':
       if (ev.message) {
-        appendMessage(ev.message, true);
+        appendMessage(ev.message);
         if (chat.minimized) $('badgeChat').textContent = String(Number($('badgeChat').textContent || 0) + 1);
       }
       break;
@@ -314,16 +314,14 @@ function onChatEvent(ev) {
   else if (ev.session && ev.session.status !== chat.session?.status) setSession(ev.session);
 }
 
-// The bot's reply is a plain message; the portal finds the FAQ behind it so the person can
-// vote, favourite and follow related questions.
-async function enrichBotAnswer(el, text, question) {
-  if (!question) return;
-  const d = await gql(`query($t: String!) { searchFaqs(text: $t, first: 5) { id question answer } }`, { t: question }).catch(() => null);
-  if (!d) return;
-  const list = d.searchFaqs;
-  const faq = list.find((f) => f.answer === text);
+// A bot reply names the FAQ it answered with and the related questions it offered: the
+// person can vote, favourite and follow them.
+function enrichBotAnswer(el, m) {
   const bubble = el.querySelector('.bubble');
-  if (faq) {
+  const related = m.suggestions || [];
+  let anchor = bubble;
+  if (m.faq) {
+    const faqId = m.faq.id;
     const tools = document.createElement('div');
     tools.className = 'answer-tools';
     tools.innerHTML = `<button class="small" data-vote="1" data-test="answer-useful">👍 有用</button>
@@ -332,23 +330,23 @@ async function enrichBotAnswer(el, text, question) {
     tools.addEventListener('click', (ev) => {
       const b = ev.target.closest('button');
       if (!b) return;
-      if (b.dataset.vote) vote(tools, faq.id, b.dataset.vote === '1');
-      else if (b.dataset.fav !== undefined) favorite(b, faq.id);
+      if (b.dataset.vote) vote(tools, faqId, b.dataset.vote === '1');
+      else if (b.dataset.fav !== undefined) favorite(b, faqId);
     });
     bubble.after(tools);
-    const related = list.filter((f) => f.id !== faq.id).slice(0, 3);
-    if (related.length) {
-      const r = document.createElement('div');
-      r.className = 'related';
-      r.dataset.test = 'related-questions';
-      r.innerHTML = `<span class="muted">相关问题：</span>${related.map((f) =>
-        `<span class="q" data-q="${esc(f.question)}" data-test="related-question">${esc(f.question)}</span>`).join('')}`;
-      tools.after(r);
-    }
-  } else if (text.startsWith('您是不是想问')) {
-    // The bot was unsure: its numbered suggestions become clickable.
-    bubble.innerHTML = esc(text).replace(/^(\d+)\. (.+)$/gm,
+    anchor = tools;
+  }
+  if (!m.faq && related.length) {
+    // Unsure: the reply lists the questions ("1. …"); make each one clickable.
+    bubble.innerHTML = esc(m.text || '').replace(/^(\d+)\. (.+)$/gm,
       (_, n, q) => `${n}. <span class="q" data-q="${q}" data-test="related-question">${q}</span>`);
+  } else if (related.length) {
+    const r = document.createElement('div');
+    r.className = 'related';
+    r.dataset.test = 'related-questions';
+    r.innerHTML = `<span class="muted">相关问题：</span>${related.slice(0, 3).map((f) =>
+      `<span class="q" data-q="${esc(f.question)}" data-test="related-question">${esc(f.question)}</span>`).join('')}`;
+    anchor.after(r);
   }
 }
 
@@ -397,16 +395,14 @@ function renderMessage(m) {
   return el;
 }
 
-function appendMessage(m, live) {
+function appendMessage(m) {
   if (chat.seqs.has(m.seq)) return;
   chat.seqs.add(m.seq);
   const el = renderMessage(m);
   $('messages').append(el);
   // An image grows the list when it has loaded: keep the newest message in view.
   el.querySelectorAll('img').forEach((img) => img.addEventListener('load', scrollDown, { once: true }));
-  if (live && (m.senderRole || '').toUpperCase() === 'BOT' && m.kind === 'TEXT') {
-    enrichBotAnswer(el, m.text || '', chat.lastQuestion).then(scrollDown);
-  }
+  if ((m.senderRole || '').toUpperCase() === 'BOT' && m.kind === 'TEXT') enrichBotAnswer(el, m);
   scrollDown();
 }
 
@@ -416,7 +412,7 @@ async function send(kind, text, attachmentId) {
   const m = await run(async () => (await gql(`mutation($i: SendMessageInput!) { sendMessage(input: $i) { ${MESSAGE_FIELDS} } }`, {
     i: { sessionId: s.id, kind, text, attachmentId, clientMessageId: crypto.randomUUID() },
   })).sendMessage);
-  if (m) appendMessage(m, false);
+  if (m) appendMessage(m);
   return m;
 }
 

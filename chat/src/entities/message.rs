@@ -16,6 +16,10 @@ pub struct Model {
     pub text: Option<String>,
     pub attachment_id: Option<String>,
     pub client_message_id: Option<String>,
+    /// A bot reply's FAQ (the answer given).
+    pub faq_id: Option<String>,
+    /// A bot reply's related questions, a JSON list of FAQ ids.
+    pub suggestion_ids: Option<String>,
     pub created_at: DateTimeUtc,
 }
 
