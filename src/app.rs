@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use taxdesk_chat::hub::relay::Relay;
 use taxdesk_chat::{Chat, ChatConfig};
 use taxdesk_graphql::{Limits, build_schema};
 use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
@@ -89,9 +90,13 @@ pub fn limits(c: &Config) -> Limits {
 pub struct Running {
     pub addr: SocketAddr,
     pub workflow: Workflow,
+    /// This instance among those sharing the database (its realtime events carry it; its
+    /// listener connection is `taxdesk-listen-<instance_id>`).
+    pub instance_id: String,
     shutdown: Option<oneshot::Sender<()>>,
     join: JoinHandle<std::io::Result<()>>,
     scheduler: Option<Stopper>,
+    relay: Option<Relay>,
 }
 
 impl Running {
@@ -110,6 +115,10 @@ impl Running {
                 self.join.abort();
             }
         }
+        // Last: events published by requests that finished above still go out.
+        if let Some(r) = self.relay.take() {
+            r.stop().await;
+        }
     }
 
     /// Stops everything at once, without waiting for anything in flight.
@@ -121,6 +130,9 @@ impl Running {
             let _ = tx.send(());
         }
         self.join.abort();
+        if let Some(r) = self.relay.take() {
+            r.abort();
+        }
     }
 
     /// Runs until the server ends by itself (it does not, short of an error).
@@ -139,6 +151,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     chat.load_knowledge_base()
         .await
         .context("loading the knowledge base")?;
+    let instance_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    // Before the server accepts anyone: events cross instances from the first request on.
+    let relay = Relay::start(&chat, &instance_id).await;
     // FAQs saved by another instance or by `taxdesk kb import` become answerable here too.
     chat.follow_knowledge_base(KB_FOLLOW_EVERY);
     let scheduler = if config.scheduler {
@@ -187,12 +202,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         })
         .await
     });
-    tracing::info!(%addr, database = if config.is_embedded() { "sqlite" } else { "postgres" }, "taxdesk listening; GraphiQL at /graphql");
+    tracing::info!(%addr, instance = %instance_id, database = if config.is_embedded() { "sqlite" } else { "postgres" }, "taxdesk listening; GraphiQL at /graphql");
     Ok(Running {
         addr,
         workflow,
+        instance_id,
         shutdown: Some(tx),
         join,
         scheduler,
+        relay,
     })
 }

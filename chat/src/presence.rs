@@ -32,15 +32,28 @@ fn serves(p: &agent_presence::Model, group: &str) -> bool {
     groups.is_empty() || groups.iter().any(|g| g == group)
 }
 
-/// One lock per agent in this process: capacity is checked and taken under it.
+/// Whether the agent's presence lets them take a chat of the group (room aside). An agent
+/// who is away gets none from others but may still pick one themselves (`by_themselves`).
+pub(crate) fn may_take(p: &agent_presence::Model, group: &str, by_themselves: bool) -> bool {
+    let present = p.status == Presence::Online.as_ref()
+        || (by_themselves && p.status == Presence::Away.as_ref());
+    present && serves(p, group)
+}
+
+/// One lock per agent and instance: capacity is checked and taken under it, so fewer races
+/// are lost here. The guarantee across instances is the presence row lock that
+/// `Chat::recheck_capacity` takes in the assignment's transaction.
 static AGENT_LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
     LazyLock::new(Default::default);
 
 impl Chat {
     pub(crate) async fn agent_lock(&self, agent: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        // Keyed by instance too: two servers in one process (tests) must not share it, or it
+        // would hide what the row lock has to guarantee between processes.
+        let key = format!("{}:{agent}", self.hub.instance_key());
         let lock = AGENT_LOCKS
             .lock()
-            .map(|mut m| m.entry(agent.to_string()).or_default().clone())
+            .map(|mut m| m.entry(key).or_default().clone())
             .unwrap_or_default();
         lock.lock_owned().await
     }
@@ -211,10 +224,7 @@ impl Chat {
         let Some(p) = self.presence(agent).await? else {
             return Ok(false);
         };
-        let present = p.status == Presence::Online.as_ref()
-            || (by_themselves && p.status == Presence::Away.as_ref());
-        Ok(present
-            && serves(&p, group)
+        Ok(may_take(&p, group, by_themselves)
             && self.active_count(agent).await? < p.max_concurrent.max(0) as u64)
     }
 

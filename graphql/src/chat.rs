@@ -9,6 +9,7 @@ use taxdesk_chat::Chat;
 use taxdesk_chat::channel::service::ChannelEvent;
 use taxdesk_chat::channel::{Media, SignalKind as Kind2, assist, call};
 use taxdesk_chat::entities::{agent_presence, message as msg, session as row};
+use taxdesk_chat::hub::order::{Admit, MessageOrder};
 use taxdesk_chat::hub::{AgentEventKind, ChatEventKind as HubKind};
 use taxdesk_chat::message::{MessageKind as Kind, SendMessage};
 use taxdesk_chat::presence::{Presence, groups_of};
@@ -809,59 +810,194 @@ pub struct AgentEventObject {
 #[derive(Default)]
 pub struct ChatSubscription;
 
+/// What woke a subscription.
+enum Wake<T> {
+    Event(Result<T, RecvError>),
+    /// Events from other instances may have been lost: catch up from the database.
+    Resync,
+}
+
+/// Waits for the next event or resync; a hub gone for good (never in a running server)
+/// stops the resync signal, not the subscription.
+async fn next_wake<T, F>(
+    events: F,
+    resyncs: &mut tokio::sync::watch::Receiver<u64>,
+    resync_open: &mut bool,
+) -> Wake<T>
+where
+    F: std::future::Future<Output = Result<T, RecvError>>,
+{
+    tokio::pin!(events);
+    if *resync_open {
+        tokio::select! {
+            e = &mut events => return Wake::Event(e),
+            r = resyncs.changed() => {
+                if r.is_ok() {
+                    return Wake::Resync;
+                }
+                *resync_open = false;
+            }
+        }
+    }
+    Wake::Event(events.await)
+}
+
+/// Reads the messages after the last delivered (up to `before`) and records them delivered:
+/// the holes a subscriber fills in `seq` order before going on.
+async fn catch_up(
+    c: &Chat,
+    a: &taxdesk_workflow::Actor,
+    session_id: &str,
+    order: &mut MessageOrder,
+    before: Option<i64>,
+) -> Vec<ChatEvent> {
+    let mut out = vec![];
+    // Several reads when far behind: each returns a bounded page.
+    loop {
+        let page = match c.missed_messages(a, session_id, order.last(), before).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(session.id = %session_id, error = %e, "chat subscriber: catching up");
+                return out;
+            }
+        };
+        let mut progressed = false;
+        for m in page {
+            if order.deliver(m.seq) {
+                progressed = true;
+                out.push(ChatEvent {
+                    session_id: session_id.to_string(),
+                    kind: HubKind::Message(m),
+                });
+            }
+        }
+        if !progressed {
+            return out;
+        }
+    }
+}
+
 #[Subscription]
 impl ChatSubscription {
-    /// Everything that happens in one session the viewer takes part in.
+    /// Everything that happens in one session the viewer takes part in. Messages arrive once
+    /// and in `seq` order, from whichever instance they were sent on: a message that skips
+    /// ahead brings the ones before it from the database first, and after a resync (events
+    /// from other instances may have been lost) the subscription reads what it missed and
+    /// sends the session's status again.
     async fn chat_events(
         &self,
         ctx: &Context<'_>,
         session_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent>> {
         let a = actor(ctx)?;
-        let c = chat(ctx);
+        let c = chat(ctx).clone();
         let s = c.session(&a, &session_id).await.or_gql(ctx)?;
-        let mut rx = c.hub().chat_events();
+        let mut rx = c.hub().session_events(&s.id);
+        let mut resyncs = c.hub().resyncs();
+        resyncs.mark_unchanged();
         let me = a.id.clone();
         let id = s.id;
+        // Messages committed after this point are delivered, whenever their events arrive.
+        let mut order = MessageOrder::after(s.last_seq);
         Ok(async_stream::stream! {
+            // Anything sent between reading the session and subscribing above.
+            for e in catch_up(&c, &a, &id, &mut order, None).await {
+                yield e;
+            }
+            let mut resync_open = true;
             loop {
-                match rx.recv().await {
-                    Ok(e) if e.session_id == id && e.audience.contains(&me) => {
-                        yield ChatEvent { session_id: e.session_id, kind: e.kind };
+                match next_wake(rx.recv(), &mut resyncs, &mut resync_open).await {
+                    Wake::Event(Ok(e)) if e.audience.contains(&me) => {
+                        if let HubKind::Message(m) = &e.kind {
+                            match order.admit(m.seq) {
+                                Admit::Duplicate => continue,
+                                Admit::Next => {}
+                                Admit::Gap { .. } => {
+                                    for missed in catch_up(&c, &a, &id, &mut order, Some(m.seq)).await {
+                                        yield missed;
+                                    }
+                                }
+                            }
+                            if !order.deliver(m.seq) {
+                                continue;
+                            }
+                        }
+                        yield ChatEvent { session_id: e.session_id.clone(), kind: e.kind.clone() };
                     }
-                    Ok(_) => {}
-                    // Missed events are in the database: the client reloads `messages`.
-                    Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "chat subscriber lagged"),
-                    Err(RecvError::Closed) => break,
+                    Wake::Event(Ok(_)) => {}
+                    Wake::Event(Err(RecvError::Closed)) => break,
+                    // Lagged here (or a resync): what was dropped is in the database.
+                    Wake::Event(Err(RecvError::Lagged(_))) | Wake::Resync => {
+                        tracing::info!(session.id = %id, user.id = %me, after = order.last(), "chat subscriber catching up");
+                        for missed in catch_up(&c, &a, &id, &mut order, None).await {
+                            yield missed;
+                        }
+                        yield ChatEvent { session_id: id.clone(), kind: HubKind::Status };
+                    }
                 }
             }
         })
     }
 
-    /// Staff: sessions assigned to (or taken from) the viewer, and queue lengths.
+    /// Staff: sessions assigned to (or taken from) the viewer, and queue lengths. After a
+    /// resync the current assignments and queue lengths are sent again.
     async fn agent_events(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = AgentEventObject>> {
         let a = bureau(ctx)?;
-        let mut rx = chat(ctx).hub().agent_events();
+        let c = chat(ctx).clone();
         let me = a.id;
+        let mut rx = c.hub().agent_events(&me);
+        let mut resyncs = c.hub().resyncs();
+        resyncs.mark_unchanged();
         Ok(async_stream::stream! {
+            let mut resync_open = true;
             loop {
-                match rx.recv().await {
-                    Ok(e) if e.agent_id.as_ref().is_none_or(|x| *x == me) => {
-                        yield match e.kind {
-                            AgentEventKind::Assigned { session_id } => AgentEventObject { kind: AgentEventKind2::Assigned, session_id: Some(ID(session_id)), skill_group: None, queue_length: None },
-                            AgentEventKind::Released { session_id } => AgentEventObject { kind: AgentEventKind2::Released, session_id: Some(ID(session_id)), skill_group: None, queue_length: None },
-                            AgentEventKind::QueueLength { skill_group, length } => AgentEventObject { kind: AgentEventKind2::QueueLength, session_id: None, skill_group: Some(skill_group), queue_length: Some(length) },
-                        };
+                match next_wake(rx.recv(), &mut resyncs, &mut resync_open).await {
+                    Wake::Event(Ok(e)) => yield AgentEventObject::from(&e.kind),
+                    Wake::Event(Err(RecvError::Closed)) => break,
+                    Wake::Event(Err(RecvError::Lagged(_))) | Wake::Resync => {
+                        match c.agent_state(&me).await {
+                            Ok(now) => {
+                                for e in now {
+                                    yield AgentEventObject::from(&e.kind);
+                                }
+                            }
+                            Err(e) => tracing::warn!(user.id = %me, error = %e, "agent subscriber: reading the current state"),
+                        }
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "agent subscriber lagged"),
-                    Err(RecvError::Closed) => break,
                 }
             }
         })
+    }
+}
+
+impl From<&AgentEventKind> for AgentEventObject {
+    fn from(k: &AgentEventKind) -> Self {
+        match k.clone() {
+            AgentEventKind::Assigned { session_id } => AgentEventObject {
+                kind: AgentEventKind2::Assigned,
+                session_id: Some(ID(session_id)),
+                skill_group: None,
+                queue_length: None,
+            },
+            AgentEventKind::Released { session_id } => AgentEventObject {
+                kind: AgentEventKind2::Released,
+                session_id: Some(ID(session_id)),
+                skill_group: None,
+                queue_length: None,
+            },
+            AgentEventKind::QueueLength {
+                skill_group,
+                length,
+            } => AgentEventObject {
+                kind: AgentEventKind2::QueueLength,
+                session_id: None,
+                skill_group: Some(skill_group),
+                queue_length: Some(length),
+            },
+        }
     }
 }
 

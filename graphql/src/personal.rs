@@ -1,13 +1,15 @@
 //! 个人中心: 我的消息 (notifications), 我的待办 (to-dos) and unread counts, with the
 //! `notifications` subscription.
 
+use std::collections::{HashSet, VecDeque};
+
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use taxdesk_workflow::Workflow;
 use taxdesk_workflow::entities::notification;
+use taxdesk_workflow::fanout::RecvError;
 use taxdesk_workflow::todo::TodoKind as Kind;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::common::{Conn, connection, page_request};
 use crate::error::OrGql;
@@ -190,23 +192,95 @@ impl PersonalMutation {
 #[derive(Default)]
 pub struct PersonalSubscription;
 
+/// How far back before the last delivered notification a catch-up reads: notifications of
+/// other instances commit out of `created_at` order by up to a transaction's length.
+const CATCH_UP_MARGIN_SECONDS: i64 = 30;
+
+/// The ids a subscriber delivered lately, so a catch-up never sends one twice.
+struct Delivered {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl Delivered {
+    const KEEP: usize = 1000;
+
+    fn new() -> Delivered {
+        Delivered {
+            order: VecDeque::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Records `id`; false if it was delivered already.
+    fn first_time(&mut self, id: &str) -> bool {
+        if !self.ids.insert(id.to_string()) {
+            return false;
+        }
+        self.order.push_back(id.to_string());
+        if self.order.len() > Self::KEEP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        true
+    }
+}
+
 #[Subscription]
 impl PersonalSubscription {
-    /// The viewer's notifications, pushed as they are written.
+    /// The viewer's notifications, pushed as they are written on any instance, each once.
+    /// After a resync (events from other instances may have been lost) the ones written
+    /// since the last delivered are read from the database.
     async fn notifications(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = Notification>> {
         let me = viewer(ctx)?.id.clone();
-        let mut feed = ctx.data_unchecked::<Workflow>().notification_feed();
+        let wf = ctx.data_unchecked::<Workflow>().clone();
+        let mut feed = wf.notifications_of(&me);
+        let mut resyncs = wf.notification_resyncs();
+        resyncs.mark_unchanged();
+        // Nothing older than the subscription itself is sent.
+        let started = wf.now();
+        let mut since = started;
+        let mut delivered = Delivered::new();
         Ok(async_stream::stream! {
+            let mut resync_open = true;
             loop {
-                match feed.recv().await {
-                    Ok(n) if n.user_id == me => yield Notification::from(n),
-                    Ok(_) => {}
-                    // A slow subscriber missed some; they are in `myNotifications`.
-                    Err(RecvError::Lagged(missed)) => tracing::warn!(user.id = %me, missed, "notification subscriber lagged"),
-                    Err(RecvError::Closed) => break,
+                let wake = if resync_open {
+                    tokio::select! {
+                        n = feed.recv() => Some(n),
+                        r = resyncs.changed() => {
+                            resync_open = r.is_ok();
+                            None
+                        }
+                    }
+                } else {
+                    Some(feed.recv().await)
+                };
+                match wake {
+                    Some(Ok(n)) => {
+                        if delivered.first_time(&n.id) {
+                            since = since.max(n.created_at);
+                            yield Notification::from(n);
+                        }
+                    }
+                    Some(Err(RecvError::Closed)) => break,
+                    Some(Err(RecvError::Lagged(_))) | None => {
+                        let from = (since - chrono::Duration::seconds(CATCH_UP_MARGIN_SECONDS)).max(started);
+                        match wf.notifications_since(&me, from).await {
+                            Ok(missed) => {
+                                for n in missed {
+                                    if delivered.first_time(&n.id) {
+                                        since = since.max(n.created_at);
+                                        yield Notification::from(n);
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::warn!(user.id = %me, error = %e, "notification subscriber: catching up"),
+                        }
+                    }
                 }
             }
         })

@@ -11,6 +11,7 @@ mod m20261126_000003_chat;
 mod m20261126_000004_bookings;
 mod m20261126_000005_leave_messages;
 mod m20261126_000006_knowledge_base;
+mod m20261126_000007_realtime_payloads;
 mod m20261126_000008_bot_reply_basis;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_bookings::Migration),
             Box::new(m20261126_000005_leave_messages::Migration),
             Box::new(m20261126_000006_knowledge_base::Migration),
+            Box::new(m20261126_000007_realtime_payloads::Migration),
             Box::new(m20261126_000008_bot_reply_basis::Migration),
         ]
     }

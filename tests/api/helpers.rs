@@ -117,6 +117,20 @@ impl TestApp {
         taxdesk::start(config).await.expect("second server starts")
     }
 
+    /// This server's instance id (its listener connection is `taxdesk-listen-<id>`).
+    pub fn instance_id(&self) -> String {
+        self.running.as_ref().expect("running").instance_id.clone()
+    }
+
+    /// A client of `sub` talking to another instance (see [`TestApp::second_instance`]).
+    pub fn user_at(&self, addr: std::net::SocketAddr, role: &str, sub: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            url: format!("http://{addr}/graphql"),
+            token: Some(self.token(role, sub)),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }

@@ -15,6 +15,7 @@ mod identity;
 mod kb;
 mod leave_messages;
 mod notifications;
+mod scale_out;
 mod scheduler;
 mod slots;
 mod smtp;

@@ -9,6 +9,7 @@ pub mod booking;
 pub mod calendar;
 pub mod entities;
 pub mod error;
+pub mod fanout;
 pub mod jobs;
 pub mod leave_message;
 pub mod metrics;

@@ -2,14 +2,15 @@
 //! feed of committed notifications.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, broadcast};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::calendar::Calendar;
 use crate::entities::notification;
+use crate::fanout::{Fanout, Subscription};
 use crate::users::Directory;
 use crate::work_order::Policy;
 
@@ -60,19 +61,18 @@ pub struct Workflow {
     pub(crate) db: DatabaseConnection,
     pub(crate) config: Arc<WorkflowConfig>,
     pub(crate) users: Arc<Directory>,
-    pub(crate) feed: broadcast::Sender<notification::Model>,
+    pub(crate) feed: Arc<NotificationFeed>,
     pub(crate) job_signal: Arc<Notify>,
     clock: Clock,
 }
 
 impl Workflow {
     pub fn new(db: DatabaseConnection, config: WorkflowConfig) -> Self {
-        let (feed, _) = broadcast::channel(1024);
         Workflow {
             db,
             config: Arc::new(config),
             users: Arc::new(Directory::default()),
-            feed,
+            feed: Arc::new(NotificationFeed::new()),
             job_signal: Arc::new(Notify::new()),
             clock: Arc::new(Utc::now),
         }
@@ -119,15 +119,79 @@ impl Workflow {
         }
     }
 
-    /// Notifications as they are committed, for realtime delivery.
-    pub fn notification_feed(&self) -> broadcast::Receiver<notification::Model> {
-        self.feed.subscribe()
+    /// The user's notifications as they are committed, for realtime delivery (on this
+    /// instance, and from others through the relay).
+    pub fn notifications_of(&self, user_id: &str) -> Subscription<notification::Model> {
+        self.feed.by_user.subscribe(user_id)
+    }
+
+    /// Changes when notifications from other instances may have been missed (the relay
+    /// reconnected): subscribers then read what they missed with [`Workflow::notifications_since`].
+    pub fn notification_resyncs(&self) -> watch::Receiver<u64> {
+        self.feed.resync.subscribe()
+    }
+
+    pub fn resync_notifications(&self) {
+        self.feed.resync.send_modify(|n| *n += 1);
+    }
+
+    /// Hands every notification published here to `outlet` too (the cross-instance relay).
+    /// Only the first outlet is kept; returns whether this one was.
+    pub fn set_notification_outlet(
+        &self,
+        outlet: mpsc::UnboundedSender<notification::Model>,
+    ) -> bool {
+        self.feed.outlet.set(outlet).is_ok()
+    }
+
+    /// Delivers a notification written by another instance to this instance's subscribers.
+    pub fn deliver_notification(&self, n: notification::Model) {
+        self.feed.by_user.send(&n.user_id.clone(), n);
+    }
+
+    /// A user's notifications created at or after `since`, oldest first (at most 500): what a
+    /// subscriber reads to catch up after a resync.
+    pub async fn notifications_since(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+    ) -> crate::error::Result<Vec<notification::Model>> {
+        Ok(notification::Entity::find()
+            .filter(notification::Column::UserId.eq(user_id))
+            .filter(notification::Column::CreatedAt.gte(since))
+            .order_by_asc(notification::Column::CreatedAt)
+            .order_by_asc(notification::Column::Id)
+            .limit(500)
+            .all(&self.db)
+            .await?)
     }
 
     pub(crate) fn publish(&self, written: Vec<notification::Model>) {
         for n in written {
+            if let Some(outlet) = self.feed.outlet.get() {
+                // A closed outlet (relay stopped) loses nothing stored: the row is written.
+                let _ = outlet.send(n.clone());
+            }
             // No subscriber is not an error: the row is in the database either way.
-            let _ = self.feed.send(n);
+            self.deliver_notification(n);
+        }
+    }
+}
+
+/// Committed notifications on their way to the `notifications` subscriptions: per user, so a
+/// notification wakes only its user's subscribers.
+pub(crate) struct NotificationFeed {
+    by_user: Fanout<notification::Model>,
+    outlet: OnceLock<mpsc::UnboundedSender<notification::Model>>,
+    resync: watch::Sender<u64>,
+}
+
+impl NotificationFeed {
+    fn new() -> NotificationFeed {
+        NotificationFeed {
+            by_user: Fanout::new(256),
+            outlet: OnceLock::new(),
+            resync: watch::channel(0).0,
         }
     }
 }

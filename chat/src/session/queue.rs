@@ -1,16 +1,27 @@
 //! The hand-over queue: FIFO per skill group with priority (booked and re-queued sessions
 //! first), positions and expected waits pushed to the waiting taxpayers, and routing to the
 //! online agent of the group with the fewest chats under their `maxConcurrent`.
+//!
+//! Capacity holds across instances: whatever asks, an assignment re-checks the agent's room
+//! inside its own transaction, after locking the agent's presence row (`FOR UPDATE` on
+//! PostgreSQL; SQLite's single connection already runs transactions one at a time), so two
+//! instances can neither give one agent more than `maxConcurrent` chats nor one chat twice
+//! (the session's `version` check).
 
 use chrono::Duration;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 use taxdesk_workflow::error::Result;
 use taxdesk_workflow::{Actor, Error};
 
+use super::TransferTarget;
 use super::machine::{Event, Status};
 use crate::chat::Chat;
-use crate::entities::session;
+use crate::entities::{agent_presence, session};
 use crate::hub::{AgentEvent, AgentEventKind, ChatEvent, ChatEventKind};
+use crate::presence::may_take;
 
 /// Used when a group has no recent hand-overs to learn from.
 const DEFAULT_WAIT_PER_PLACE: i64 = 60;
@@ -136,14 +147,54 @@ impl Chat {
 
     /// Active chats of an agent.
     pub async fn active_count(&self, agent: &str) -> Result<u64> {
-        Ok(session::Entity::find()
-            .filter(session::Column::AgentId.eq(agent))
-            .filter(session::Column::Status.eq(Status::Active.as_ref()))
-            .count(self.wf.db())
-            .await?)
+        active_count_in(self.wf.db(), agent).await
     }
 
-    /// An assignment whose capacity is checked again under the agent's lock.
+    /// Inside an assignment's transaction, just before the machine decides: locks the
+    /// receiving agent's presence row and re-reads their room, so the `available` the
+    /// machine sees is true at commit, whichever instance asked.
+    pub(crate) async fn recheck_capacity(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        s: &session::Model,
+        event: Event,
+    ) -> Result<Event> {
+        Ok(match event {
+            Event::Assign { agent_id, .. } => {
+                let by_themselves = actor.id == agent_id;
+                let available = can_take_in(txn, &agent_id, &s.skill_group, by_themselves).await?;
+                Event::Assign {
+                    agent_id,
+                    available,
+                }
+            }
+            Event::Transfer {
+                to: TransferTarget::Agent(agent),
+                available: _,
+            } => {
+                let available = can_take_in(txn, &agent, &s.skill_group, false).await?;
+                Event::Transfer {
+                    to: TransferTarget::Agent(agent),
+                    available,
+                }
+            }
+            Event::BookingStarts {
+                agent_id: Some(agent),
+                available: _,
+            } => {
+                let available = can_take_in(txn, &agent, &s.skill_group, true).await?;
+                Event::BookingStarts {
+                    agent_id: Some(agent),
+                    available,
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// An assignment whose capacity is checked under the agent's lock (this process), then
+    /// again under the agent's row lock in the transaction (every process).
     pub(crate) async fn assign_checked(
         &self,
         actor: &Actor,
@@ -214,4 +265,32 @@ impl Chat {
         self.after(&applied).await;
         Ok(applied.session)
     }
+}
+
+async fn active_count_in(db: &impl ConnectionTrait, agent: &str) -> Result<u64> {
+    Ok(session::Entity::find()
+        .filter(session::Column::AgentId.eq(agent))
+        .filter(session::Column::Status.eq(Status::Active.as_ref()))
+        .count(db)
+        .await?)
+}
+
+/// Whether the agent may take one more chat of the group, read in `txn` with the agent's
+/// presence row locked until it ends (PostgreSQL), so concurrent assignments to the agent
+/// from any instance queue up here and each sees the ones before it.
+async fn can_take_in(
+    txn: &DatabaseTransaction,
+    agent: &str,
+    group: &str,
+    by_themselves: bool,
+) -> Result<bool> {
+    let mut q = agent_presence::Entity::find_by_id(agent);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    let Some(p) = q.one(txn).await? else {
+        return Ok(false);
+    };
+    Ok(may_take(&p, group, by_themselves)
+        && active_count_in(txn, agent).await? < p.max_concurrent.max(0) as u64)
 }

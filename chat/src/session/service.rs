@@ -238,6 +238,8 @@ impl Chat {
                 .await?
                 .filter(|s| visible(actor, s))
                 .ok_or_else(|| Error::not_found(WHAT, id))?;
+            // Capacity is re-read under the agent's row lock, in this transaction.
+            let event = self.recheck_capacity(&txn, actor, &before, event).await?;
             let snap = snapshot(&before)?;
             let Decision { next, effects } = machine::decide(&snap, actor, &event, now).inspect_err(|r| {
                 tracing::info!(code = r.code.as_ref(), "refused: {}", r.en);
