@@ -50,6 +50,9 @@ pub struct Chat {
     pub(crate) config: Arc<ChatConfig>,
     /// The knowledge base's search index, kept in step with the `faqs` table.
     pub(crate) kb: Arc<KnowledgeIndex>,
+    /// FAQ id → the version the index holds: what [`Chat::follow_knowledge_base`] need not
+    /// index again.
+    pub(crate) kb_versions: Arc<std::sync::Mutex<std::collections::HashMap<String, i32>>>,
 }
 
 impl Chat {
@@ -61,6 +64,7 @@ impl Chat {
             bot: Arc::new(GreetingBot),
             config: Arc::new(config),
             kb: Arc::new(KnowledgeIndex::build(&[])?),
+            kb_versions: Arc::default(),
         })
     }
 

@@ -253,34 +253,45 @@ impl Chat {
         let docs: Vec<FaqDoc> = all.iter().map(doc_of).collect();
         // One commit for the whole base: one per FAQ takes minutes at 10,000 entries.
         self.kb.upsert_many(&docs).map_err(index_error)?;
+        self.held_versions(all.iter().map(|f| (f.id.clone(), f.version)));
         tracing::info!(faqs = all.len(), "knowledge base indexed");
         Ok(all.len())
     }
 
     /// Re-indexes the FAQs changed in the database since `since` whose version this instance
-    /// has not indexed yet (`indexed`: id → version, kept by the caller), so that an FAQ
-    /// saved on another instance or by `taxdesk kb import` is answerable here without a
-    /// restart. Returns how many were re-indexed.
+    /// does not hold yet, so that an FAQ saved on another instance or by `taxdesk kb import`
+    /// is answerable here without a restart. Returns how many were re-indexed.
     pub async fn refresh_knowledge_base(
         &self,
         since: chrono::DateTime<chrono::Utc>,
-        indexed: &mut HashMap<String, i32>,
     ) -> Result<usize> {
-        let changed: Vec<faq::Model> = faq::Entity::find()
+        // Ids and versions first: after a big import the window holds many rows, few new.
+        let recent: Vec<(String, i32)> = faq::Entity::find()
+            .select_only()
+            .column(faq::Column::Id)
+            .column(faq::Column::Version)
             .filter(faq::Column::UpdatedAt.gte(since))
+            .into_tuple()
             .all(self.wf.db())
-            .await?
-            .into_iter()
-            .filter(|f| indexed.get(&f.id) != Some(&f.version))
-            .collect();
-        if changed.is_empty() {
+            .await?;
+        let stale: Vec<String> = {
+            let held = self.kb_versions.lock().unwrap_or_else(|e| e.into_inner());
+            recent
+                .into_iter()
+                .filter(|(id, v)| held.get(id) != Some(v))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        if stale.is_empty() {
             return Ok(0);
         }
+        let changed = faq::Entity::find()
+            .filter(faq::Column::Id.is_in(stale))
+            .all(self.wf.db())
+            .await?;
         let docs: Vec<FaqDoc> = changed.iter().map(doc_of).collect();
         self.kb.upsert_many(&docs).map_err(index_error)?;
-        for f in &changed {
-            indexed.insert(f.id.clone(), f.version);
-        }
+        self.held_versions(changed.iter().map(|f| (f.id.clone(), f.version)));
         tracing::info!(
             faqs = changed.len(),
             "knowledge base refreshed from the database"
@@ -288,27 +299,29 @@ impl Chat {
         Ok(changed.len())
     }
 
+    /// Records the FAQ versions the index now holds.
+    fn held_versions(&self, versions: impl Iterator<Item = (String, i32)>) {
+        let mut held = self.kb_versions.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(versions);
+    }
+
     /// Keeps this instance's index in step with FAQ changes made elsewhere: every `every`,
     /// re-indexes what changed (looking back `every` plus a minute, for clock skew between
-    /// instances and transactions committed late).
+    /// instances and transactions committed late). What this instance saved itself is
+    /// already held and is skipped.
     pub fn follow_knowledge_base(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let chat = self.clone();
         let look_back =
             Duration::from_std(every).unwrap_or(Duration::seconds(5)) + Duration::minutes(1);
         tokio::spawn(async move {
-            let mut indexed: HashMap<String, i32> = HashMap::new();
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let since = chrono::Utc::now() - look_back;
-                if let Err(e) = chat.refresh_knowledge_base(since, &mut indexed).await {
+                if let Err(e) = chat.refresh_knowledge_base(since).await {
                     tracing::warn!(error = %e, "knowledge base refresh failed; retrying");
-                }
-                // Forget what can no longer come back through the look-back window.
-                if indexed.len() > 10_000 {
-                    indexed.clear();
                 }
             }
         })
@@ -377,6 +390,7 @@ impl Chat {
     pub async fn import_docs(&self, docs: Vec<FaqDoc>) -> Result<ImportReport> {
         let now = self.wf.now();
         let mut report = ImportReport::default();
+        let mut versions = Vec::with_capacity(docs.len());
         let txn = self.wf.db().begin().await?;
         for d in &docs {
             let existing = faq::Entity::find_by_id(d.id.as_str()).one(&txn).await?;
@@ -394,6 +408,7 @@ impl Chat {
                 created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
                 updated_at: now,
             };
+            versions.push((row.id.clone(), row.version));
             if existing.is_some() {
                 faq::Entity::update(row.into_active_model().reset_all())
                     .exec(&txn)
@@ -408,6 +423,7 @@ impl Chat {
         }
         txn.commit().await?;
         self.kb.upsert_many(&docs).map_err(index_error)?;
+        self.held_versions(versions.into_iter());
         Ok(report)
     }
 

@@ -309,3 +309,49 @@ async fn bot_replies_in_a_chat_carry_their_faq_or_suggestions() {
         json!({"senderRole": "TAXPAYER", "faq": null, "suggestions": []})
     );
 }
+
+/// Each instance follows the `faqs` table but re-indexes only what it does not hold: what it
+/// saved itself is skipped, a change made elsewhere is picked up once.
+#[tokio::test]
+async fn an_instance_reindexes_only_what_others_changed() {
+    use taxdesk_chat::Chat;
+    use taxdesk_chat::kb::FaqDoc;
+    let app = TestApp::spawn().await;
+    let config = app.config();
+    let instance = || async {
+        let conn = taxdesk::db::connect(&config.database_url).await.unwrap();
+        let wf =
+            taxdesk_workflow::Workflow::new(conn, taxdesk::app::workflow_config(&config).unwrap());
+        let chat = Chat::new(wf, taxdesk::app::chat_config(&config)).unwrap();
+        assert!(chat.load_knowledge_base().await.unwrap() >= 160);
+        chat
+    };
+    let (a, b) = (instance().await, instance().await);
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(a.refresh_knowledge_base(since).await.unwrap(), 0);
+
+    let doc = FaqDoc {
+        id: "kb-9100".into(),
+        category: "其他".into(),
+        question: "办税服务厅的自助终端能打印完税证明吗？".into(),
+        answer: "可以，自助终端支持打印完税证明。".into(),
+        keywords: vec!["自助终端".into()],
+        similar: vec![],
+        enabled: true,
+    };
+    a.import_docs(vec![doc]).await.unwrap();
+    assert_eq!(
+        a.refresh_knowledge_base(since).await.unwrap(),
+        0,
+        "a holds it"
+    );
+    assert!(b.knowledge_index().get("kb-9100").is_none());
+    assert_eq!(
+        b.refresh_knowledge_base(since).await.unwrap(),
+        1,
+        "b picks it up"
+    );
+    assert_eq!(b.refresh_knowledge_base(since).await.unwrap(), 0, "once");
+    let answer = b.knowledge_index().ask("自助终端能打完税证明吗");
+    assert_eq!(answer.best.map(|h| h.id).as_deref(), Some("kb-9100"));
+}
