@@ -93,24 +93,32 @@ impl Store {
             .collect()
     }
 
-    /// DONE, if the lease is still ours. Returns false when it was lost.
-    pub async fn complete(&self, c: &Claimed, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    /// Marks a batch held by one worker DONE, in one statement, each row only while still on
+    /// its own lease and attempt (a worker whose job was taken over cannot finish it);
+    /// returns how many were completed.
+    pub async fn complete_many(&self, done: &[Claimed], now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let Some(first) = done.first() else {
+            return Ok(0);
+        };
+        let mut values: Vec<Value> = vec![now.into(), first.worker.clone().into()];
+        let mut pairs = Vec::with_capacity(done.len());
+        for c in done {
+            let n = values.len();
+            pairs.push(format!("(${}, ${})", n + 1, n + 2));
+            values.push(c.row.id.clone().into());
+            values.push(c.row.attempts.into());
+        }
+        let sql = format!(
+            "UPDATE jobs SET state = 'DONE', finished_at = $1, updated_at = $1, \
+             locked_by = NULL, locked_until = NULL, last_error = NULL \
+             WHERE state = 'RUNNING' AND locked_by = $2 AND (id, attempts) IN (VALUES {})",
+            pairs.join(", ")
+        );
         let r = self
             .db
-            .execute_raw(stmt(
-                self.backend(),
-                "UPDATE jobs SET state = 'DONE', finished_at = $1, updated_at = $1, \
-                 locked_by = NULL, locked_until = NULL, last_error = NULL \
-                 WHERE id = $2 AND state = 'RUNNING' AND locked_by = $3 AND attempts = $4",
-                vec![
-                    now.into(),
-                    c.row.id.clone().into(),
-                    c.worker.clone().into(),
-                    c.row.attempts.into(),
-                ],
-            ))
+            .execute_raw(stmt(self.backend(), &sql, values))
             .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(r.rows_affected())
     }
 
     /// Back to PENDING at `retry_at`, or DEAD when `retry_at` is None; only with our lease.

@@ -71,6 +71,8 @@ struct Inner {
     config: SchedulerConfig,
     worker_id: String,
     wake: Arc<Notify>,
+    /// When the job gauges were last counted.
+    gauges_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// One worker. Several may run in one process or across instances on one database.
@@ -150,6 +152,7 @@ impl Scheduler {
         Ok(Scheduler {
             inner: Arc::new(Inner {
                 wake: workflow.job_signal(),
+                gauges_at: std::sync::Mutex::new(None),
                 workflow,
                 store,
                 handlers,
@@ -199,6 +202,12 @@ impl Scheduler {
     }
 
     /// Uses another lease (tests shorten it).
+    /// How many due jobs one claim takes at most.
+    pub fn set_batch(&mut self, batch: u64) -> &mut Self {
+        self.inner_mut().config.batch = batch.max(1);
+        self
+    }
+
     pub fn set_lease(&mut self, lease: Duration) -> &mut Self {
         self.inner_mut().config.lease = lease;
         self
@@ -223,11 +232,14 @@ impl Scheduler {
 
     /// Completes a claimed job; false if its lease was lost to another worker.
     pub async fn complete(&self, c: &Claimed) -> Result<bool, SchedulerError> {
-        Ok(self
-            .inner
-            .store
-            .complete(c, self.inner.workflow.now())
-            .await?)
+        Ok(self.complete_all(std::slice::from_ref(c)).await? == 1)
+    }
+
+    /// Completes claimed jobs in one statement, each only while its lease is still ours;
+    /// returns how many were completed.
+    pub async fn complete_all(&self, cs: &[Claimed]) -> Result<u64, SchedulerError> {
+        let now = self.inner.workflow.now();
+        Ok(self.inner.store.complete_many(cs, now).await?)
     }
 
     /// Claims one batch and runs it; returns how many jobs ran.
@@ -272,7 +284,36 @@ impl Inner {
             .claim(&self.worker_id, now, self.config.lease, self.config.batch)
             .await?;
         let n = claimed.len();
-        join_all(claimed.into_iter().map(|c| self.run(c))).await;
+        let done: Vec<Claimed> = join_all(claimed.into_iter().map(|c| self.run(c)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        // One statement for the batch's successes: at 10,000 due jobs this is most of the work.
+        match self.store.complete_many(&done, self.workflow.now()).await {
+            Ok(completed) if completed as usize == done.len() => {
+                tracing::debug!(jobs = completed, "jobs finished")
+            }
+            Ok(completed) => tracing::warn!(
+                jobs = done.len(),
+                completed,
+                "some jobs finished after their lease was taken over; their results discarded"
+            ),
+            Err(e) => tracing::error!(error = %e, jobs = done.len(), "recording finished jobs"),
+        }
+        self.update_gauges().await;
+        Ok(n)
+    }
+
+    /// The job gauges, at most once a second (counting is a scan of the table).
+    async fn update_gauges(&self) {
+        {
+            let mut last = self.gauges_at.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < StdDuration::from_secs(1)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
         if let Ok(counts) = self.store.counts(self.workflow.now()).await {
             for state in ["DUE", "RUNNING", "DEAD"] {
                 let v = counts
@@ -283,11 +324,11 @@ impl Inner {
                 metrics::set_gauge("taxdesk_jobs", &[("state", state)], v as f64);
             }
         }
-        Ok(n)
     }
 
-    /// Runs one claimed job and records the outcome under its lease.
-    async fn run(&self, c: Claimed) {
+    /// Runs one claimed job; a failure is recorded at once under its lease, a success is
+    /// handed back for the batch's one completing statement.
+    async fn run(&self, c: Claimed) -> Option<Claimed> {
         let row = &c.row;
         let span =
             tracing::info_span!("job", job.id = %row.id, kind = %row.kind, attempt = row.attempts);
@@ -324,7 +365,7 @@ impl Inner {
             metrics::inc("taxdesk_jobs_run_total", &[("kind", &row.kind)]);
             let now = self.workflow.now();
             let recorded = match &outcome {
-                Ok(()) => self.store.complete(&c, now).await,
+                Ok(()) => return true,
                 Err(e) => {
                     metrics::inc("taxdesk_jobs_failed_total", &[("kind", &row.kind)]);
                     let retry_at = (!e.permanent && !job.is_last_attempt()).then(|| {
@@ -338,13 +379,15 @@ impl Inner {
                 }
             };
             match recorded {
-                Ok(true) => tracing::debug!(ok = outcome.is_ok(), "job finished"),
-                Ok(false) => tracing::warn!("job finished after its lease was taken over; result discarded"),
+                Ok(true) => tracing::debug!("job failure recorded"),
+                Ok(false) => tracing::warn!("job failed after its lease was taken over; result discarded"),
                 Err(e) => tracing::error!(error = %e, "recording a job's outcome"),
             }
+            false
         }
         .instrument(span)
         .await
+        .then_some(c)
     }
 }
 

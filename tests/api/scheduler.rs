@@ -192,6 +192,29 @@ async fn an_expired_lease_is_taken_over_and_the_late_completion_refused() {
             .await,
         1
     );
+
+    // A batch finishes in one statement, row by row on its own lease: of three jobs A held,
+    // the one B took over stays B's.
+    for key in ["batch-1", "batch-2", "batch-3"] {
+        schedule(&wf, "test.count", key, 0).await;
+    }
+    let held = a.claim().await.unwrap();
+    assert_eq!(held.len(), 3);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let mut c = Scheduler::new(wf.clone(), config(&app)).unwrap();
+    c.set_lease(chrono::Duration::milliseconds(1)).set_batch(1);
+    let taken = c.claim().await.unwrap();
+    assert_eq!(taken.len(), 1, "one taken over");
+    assert_eq!(
+        a.complete_all(&held).await.unwrap(),
+        2,
+        "A finishes the two still its own"
+    );
+    assert_eq!(
+        app.count("SELECT id FROM jobs WHERE dedupe_key LIKE '%batch-%' AND state = 'DONE'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
