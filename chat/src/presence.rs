@@ -200,12 +200,18 @@ impl Chat {
         group: &str,
         except: Option<&str>,
     ) -> Result<Option<String>> {
+        let candidates: Vec<agent_presence::Model> = self
+            .online_agents(group)
+            .await?
+            .into_iter()
+            .filter(|p| Some(p.user_id.as_str()) != except)
+            .collect();
+        // One grouped count for all of them: routing stays one query as agents come online.
+        let ids: Vec<String> = candidates.iter().map(|p| p.user_id.clone()).collect();
+        let active = self.active_counts(&ids).await?;
         let mut best: Option<(u64, String)> = None;
-        for p in self.online_agents(group).await? {
-            if Some(p.user_id.as_str()) == except {
-                continue;
-            }
-            let n = self.active_count(&p.user_id).await?;
+        for p in candidates {
+            let n = active.get(&p.user_id).copied().unwrap_or(0);
             if n < p.max_concurrent.max(0) as u64 && best.as_ref().is_none_or(|(b, _)| n < *b) {
                 best = Some((n, p.user_id));
             }

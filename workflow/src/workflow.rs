@@ -178,6 +178,9 @@ impl Workflow {
     }
 }
 
+/// Notifications buffered per user for the subscriptions.
+const NOTIFICATIONS_PER_USER: usize = 16;
+
 /// Committed notifications on their way to the `notifications` subscriptions: per user, so a
 /// notification wakes only its user's subscribers.
 pub(crate) struct NotificationFeed {
@@ -189,7 +192,9 @@ pub(crate) struct NotificationFeed {
 impl NotificationFeed {
     fn new() -> NotificationFeed {
         NotificationFeed {
-            by_user: Fanout::new(256),
+            // A user's burst is a handful; a slower subscriber lags and catches up from the
+            // table. tokio allocates every slot up front, per user: 256 cost ~55 KiB each.
+            by_user: Fanout::new(NOTIFICATIONS_PER_USER),
             outlet: OnceLock::new(),
             resync: watch::channel(0).0,
         }

@@ -150,6 +150,30 @@ impl Chat {
         active_count_in(self.wf.db(), agent).await
     }
 
+    /// Active chats of each of `agents` (absent: none), in one query.
+    pub(crate) async fn active_counts(
+        &self,
+        agents: &[String],
+    ) -> Result<std::collections::HashMap<String, u64>> {
+        if agents.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(Option<String>, i64)> = session::Entity::find()
+            .select_only()
+            .column(session::Column::AgentId)
+            .column_as(session::Column::Id.count(), "n")
+            .filter(session::Column::AgentId.is_in(agents.iter().cloned()))
+            .filter(session::Column::Status.eq(Status::Active.as_ref()))
+            .group_by(session::Column::AgentId)
+            .into_tuple()
+            .all(self.wf.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(agent, n)| agent.map(|a| (a, n.max(0) as u64)))
+            .collect())
+    }
+
     /// Inside an assignment's transaction, just before the machine decides: locks the
     /// receiving agent's presence row and re-reads their room, so the `available` the
     /// machine sees is true at commit, whichever instance asked.
