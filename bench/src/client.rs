@@ -8,6 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// GraphQL over HTTP.
 #[derive(Clone)]
@@ -73,12 +74,24 @@ impl Subscription {
         query: &str,
         variables: Value,
     ) -> anyhow::Result<Subscription> {
+        Subscription::open_with(url, token, Some(query), variables, None).await
+    }
+
+    /// [`open`](Self::open) with a tungstenite configuration (e.g. small buffers, for many
+    /// idle connections in one process); without a query it only connects and is acknowledged.
+    pub async fn open_with(
+        url: &str,
+        token: &str,
+        query: Option<&str>,
+        variables: Value,
+        config: Option<WebSocketConfig>,
+    ) -> anyhow::Result<Subscription> {
         let mut req = url.into_client_request().context("WebSocket URL")?;
         req.headers_mut().insert(
             "sec-websocket-protocol",
             "graphql-transport-ws".parse().context("header")?,
         );
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, config, true)
             .await
             .context("WebSocket connect")?;
         let mut s = Subscription { ws };
@@ -91,9 +104,11 @@ impl Subscription {
         if ack.0["type"] != "connection_ack" {
             bail!("expected connection_ack, got {}", ack.0);
         }
-        s.send(json!({"id": "1", "type": "subscribe",
-                      "payload": {"query": query, "variables": variables}}))
-            .await?;
+        if let Some(query) = query {
+            s.send(json!({"id": "1", "type": "subscribe",
+                          "payload": {"query": query, "variables": variables}}))
+                .await?;
+        }
         Ok(s)
     }
 

@@ -19,6 +19,8 @@ pub struct Report {
     /// `git rev-parse --short HEAD` of the working tree, when there is one.
     pub commit: Option<String>,
     pub scenarios: Vec<ScenarioReport>,
+    /// Wall time of the whole run.
+    pub seconds: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +60,193 @@ pub struct ScenarioReport {
     pub rows: Vec<Value>,
     /// Anything the reader should know: errors, losses, missed targets.
     pub notes: Vec<String>,
+    /// The issue's targets: each figure beside its same-run limit, met or missed.
+    pub checks: Vec<Check>,
+}
+
+impl ScenarioReport {
+    pub fn new(name: &str, title: &str, description: String, columns: Vec<Column>) -> Self {
+        ScenarioReport {
+            name: name.into(),
+            title: title.into(),
+            description,
+            columns,
+            rows: vec![],
+            notes: vec![],
+            checks: vec![],
+        }
+    }
+}
+
+/// One figure of the issue: its value, the limit measured in the same run (when there is
+/// one) as a ratio, the target and whether it is met — and by how much it is missed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub figure: String,
+    pub value: Option<f64>,
+    pub unit: String,
+    /// What the figure is compared with, measured in the same run.
+    pub limit_label: Option<String>,
+    pub limit: Option<f64>,
+    pub ratio: Option<f64>,
+    pub target: String,
+    /// `None`: informational, or skipped.
+    pub met: Option<bool>,
+    /// How far from the target, when missed (or why skipped).
+    pub miss: Option<String>,
+}
+
+impl Check {
+    fn base(figure: &str, value: f64, unit: &str, target: String) -> Check {
+        Check {
+            figure: figure.into(),
+            value: Some(value),
+            unit: unit.into(),
+            limit_label: None,
+            limit: None,
+            ratio: None,
+            target,
+            met: None,
+            miss: None,
+        }
+    }
+
+    /// `value / limit >= min_ratio`.
+    pub fn ratio_at_least(
+        figure: &str,
+        value: f64,
+        unit: &str,
+        limit_label: &str,
+        limit: f64,
+        min_ratio: f64,
+    ) -> Check {
+        let ratio = if limit > 0.0 { value / limit } else { 0.0 };
+        let met = ratio >= min_ratio;
+        Check {
+            limit_label: Some(limit_label.into()),
+            limit: Some(limit),
+            ratio: Some(ratio),
+            met: Some(met),
+            miss: (!met).then(|| {
+                format!(
+                    "ratio {ratio:.2} < {min_ratio}: {:.0} % short ({:.0} {unit} more needed)",
+                    (1.0 - ratio / min_ratio) * 100.0,
+                    min_ratio * limit - value
+                )
+            }),
+            ..Check::base(figure, value, unit, format!("≥ {min_ratio} × limit"))
+        }
+    }
+
+    /// `value <= max`.
+    pub fn at_most(figure: &str, value: f64, unit: &str, max: f64) -> Check {
+        let met = value <= max;
+        Check {
+            met: Some(met),
+            miss: (!met).then(|| {
+                format!(
+                    "{:.2} {unit} over ({:.1} × the target)",
+                    value - max,
+                    value / max
+                )
+            }),
+            ..Check::base(figure, value, unit, format!("≤ {max} {unit}"))
+        }
+    }
+
+    /// `value >= min`.
+    pub fn at_least(figure: &str, value: f64, unit: &str, min: f64) -> Check {
+        let met = value >= min;
+        Check {
+            met: Some(met),
+            miss: (!met).then(|| {
+                format!(
+                    "{:.2} {unit} short ({:.0} % of the target)",
+                    min - value,
+                    value / min * 100.0
+                )
+            }),
+            ..Check::base(figure, value, unit, format!("≥ {min} {unit}"))
+        }
+    }
+
+    /// A figure without a target of its own (shown for context).
+    pub fn info(figure: &str, value: f64, unit: &str) -> Check {
+        Check::base(figure, value, unit, "—".into())
+    }
+
+    /// A figure beside a same-run limit, without a target.
+    pub fn info_ratio(
+        figure: &str,
+        value: f64,
+        unit: &str,
+        limit_label: &str,
+        limit: f64,
+    ) -> Check {
+        Check {
+            limit_label: Some(limit_label.into()),
+            limit: Some(limit),
+            ratio: (limit > 0.0).then(|| value / limit),
+            ..Check::base(figure, value, unit, "—".into())
+        }
+    }
+
+    /// Not measured in this run, and why.
+    pub fn skipped(figure: &str, target: &str, why: &str) -> Check {
+        Check {
+            figure: figure.into(),
+            value: None,
+            unit: String::new(),
+            limit_label: None,
+            limit: None,
+            ratio: None,
+            target: target.into(),
+            met: None,
+            miss: Some(format!("skipped: {why}")),
+        }
+    }
+
+    fn row(&self) -> String {
+        let num = |v: f64| {
+            if v.abs() >= 100.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        };
+        let value = self
+            .value
+            .map(|v| format!("{} {}", num(v), self.unit))
+            .unwrap_or_else(|| "—".into());
+        let limit = match (&self.limit_label, self.limit) {
+            (Some(l), Some(v)) => format!("{} {} ({l})", num(v), self.unit),
+            _ => "—".into(),
+        };
+        let ratio = self.ratio.map(|r| format!("{r:.2}")).unwrap_or("—".into());
+        let met = match self.met {
+            Some(true) => "✅ met",
+            Some(false) => "❌ missed",
+            None if self.value.is_none() => "skipped",
+            None => "—",
+        };
+        format!(
+            "| {} | {value} | {limit} | {ratio} | {} | {met} | {} |\n",
+            self.figure,
+            self.target,
+            self.miss.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// The targets of every scenario in one table.
+pub fn checks_table<'a>(checks: impl Iterator<Item = &'a Check>) -> String {
+    let mut s = String::from(
+        "| figure | value | same-run limit | ratio | target | verdict | miss |\n|---|---:|---:|---:|---|---|---|\n",
+    );
+    for c in checks {
+        s.push_str(&c.row());
+    }
+    s
 }
 
 #[derive(Debug)]
@@ -116,7 +305,7 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut s = format!("# taxdesk benchmark, {}\n\n", self.started_at);
         s.push_str(&format!(
-            "`{}` · {} build · {} cores ({} {}){}{} · finished {}\n",
+            "`{}` · {} build · {} cores ({} {}){}{} · finished {} ({:.0} s)\n",
             self.command,
             self.build,
             self.machine.cores,
@@ -132,6 +321,11 @@ impl Report {
                 .map(|c| format!(" · commit {c}"))
                 .unwrap_or_default(),
             self.finished_at,
+            self.seconds,
+        ));
+        s.push_str("\n## Targets (issue #7)\n\n");
+        s.push_str(&checks_table(
+            self.scenarios.iter().flat_map(|sc| sc.checks.iter()),
         ));
         for sc in &self.scenarios {
             s.push_str(&format!("\n## {}: {}\n\n", sc.name, sc.title));

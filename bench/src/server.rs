@@ -20,6 +20,7 @@ pub struct BenchServer {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     dir: PathBuf,
+    database_url: String,
 }
 
 impl BenchServer {
@@ -42,8 +43,9 @@ impl BenchServer {
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
+        let database_url = vars["DATABASE_URL"].clone();
         let config = Config::from_sources(&vars).context("bench server configuration")?;
-        let keys = Keys::from_config(&config).context("token keys")?;
+        let keys = keys()?;
 
         let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<SocketAddr>>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -85,11 +87,17 @@ impl BenchServer {
             stop: Some(stop_tx),
             thread: Some(thread),
             dir,
+            database_url,
         })
     }
 
     pub fn graphql_url(&self) -> String {
         format!("http://{}/graphql", self.addr)
+    }
+
+    /// The server's database (SQLite file in its folder, or the PostgreSQL URL given).
+    pub fn database_url(&self) -> String {
+        self.database_url.clone()
     }
 
     pub fn ws_url(&self) -> String {
@@ -98,19 +106,7 @@ impl BenchServer {
 
     /// A token valid for four hours; the display name is the id in upper case.
     pub fn token(&self, role: &str, sub: &str) -> anyhow::Result<String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        self.keys.mint(&TokenClaims {
-            sub: sub.into(),
-            role: role.into(),
-            name: Some(sub.to_uppercase()),
-            taxpayer_id: (role == "taxpayer").then(|| format!("91330000{sub}")),
-            email: None,
-            exp: now + 4 * 3600,
-            iat: now,
-        })
+        token(&self.keys, role, sub)
     }
 
     /// Stops the server (connections get a short grace) and removes its folder.
@@ -138,4 +134,99 @@ impl Drop for BenchServer {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The benchmark's token keys (HS256 with its own secret), for servers in this process or
+/// in a child.
+pub fn keys() -> anyhow::Result<Keys> {
+    let vars = HashMap::from([("TAXDESK_JWT_SECRET".to_string(), SECRET.to_string())]);
+    let config = Config::from_sources(&vars).context("token configuration")?;
+    Keys::from_config(&config).context("token keys")
+}
+
+/// A token valid for four hours; the display name is the id in upper case.
+pub fn token(keys: &Keys, role: &str, sub: &str) -> anyhow::Result<String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    keys.mint(&TokenClaims {
+        sub: sub.into(),
+        role: role.into(),
+        name: Some(sub.to_uppercase()),
+        taxpayer_id: (role == "taxpayer").then(|| format!("91330000{sub}")),
+        email: None,
+        exp: now + 4 * 3600,
+        iat: now,
+    })
+}
+
+/// A server in a child process (this binary, `__serve`), for a clean resident-memory
+/// figure: it prints `ADDR <addr>` and stops when its stdin closes.
+pub struct ChildServer {
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl ChildServer {
+    pub async fn start() -> anyhow::Result<ChildServer> {
+        use tokio::io::AsyncBufReadExt;
+        let exe = std::env::current_exe().context("this executable")?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg("__serve")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the server process")?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .context("the server process did not start within 60 s")??
+                .context("the server process ended before it was ready")?;
+            if let Some(a) = line.strip_prefix("ADDR ") {
+                break a.trim().parse().context("server address")?;
+            }
+        };
+        Ok(ChildServer { addr, child })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// `__serve`: the child side of [`ChildServer`].
+pub async fn serve_child() -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let server = BenchServer::start(&[]).await?;
+    println!("ADDR {}", server.addr);
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    server.stop().await;
+    Ok(())
+}
+
+/// Resident memory of a process in KiB (`VmRSS` of /proc/PID/status).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
