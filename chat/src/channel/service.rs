@@ -114,17 +114,22 @@ fn media_of(e: &ChannelEvent) -> Option<String> {
 
 const FINAL: [&str; 5] = ["ENDED", "DECLINED", "CANCELLED", "EXPIRED", "REJECTED"];
 
+/// The session's channels not yet in a final status, newest first.
+fn in_play(session_id: &str) -> sea_orm::Select<channel::Entity> {
+    channel::Entity::find()
+        .filter(channel::Column::SessionId.eq(session_id))
+        .filter(channel::Column::Status.is_not_in(FINAL))
+        .order_by_desc(channel::Column::CreatedAt)
+}
+
 impl Chat {
     async fn open_channel(
         &self,
         session_id: &str,
         kind: ChannelKind,
     ) -> Result<Option<channel::Model>> {
-        Ok(channel::Entity::find()
-            .filter(channel::Column::SessionId.eq(session_id))
+        Ok(in_play(session_id)
             .filter(channel::Column::Kind.eq(kind.as_ref()))
-            .filter(channel::Column::Status.is_not_in(FINAL))
-            .order_by_desc(channel::Column::CreatedAt)
             .one(self.wf.db())
             .await?)
     }
@@ -146,12 +151,7 @@ impl Chat {
 
     /// The channels of session `s` still in play (requested, invited or active), newest first.
     pub async fn open_channels(&self, s: &session::Model) -> Result<Vec<channel::Model>> {
-        Ok(channel::Entity::find()
-            .filter(channel::Column::SessionId.eq(s.id.as_str()))
-            .filter(channel::Column::Status.is_not_in(FINAL))
-            .order_by_desc(channel::Column::CreatedAt)
-            .all(self.wf.db())
-            .await?)
+        Ok(in_play(&s.id).all(self.wf.db()).await?)
     }
 
     /// What `actor` may do with the channel now (drives `Channel.allowedActions`): the
