@@ -8,12 +8,14 @@ import {
 } from '/staff/util.js';
 
 const SESSION = `id status skillGroup version firstQuestion lastSeq queuedAt assignedAt endedAt
-  taxpayer { id displayName } agent { id displayName } allowedActions reads { userId seq }`;
+  taxpayer { id displayName } agent { id displayName } allowedActions reads { userId seq }
+  channels { id sessionId kind media status allowedActions }`;
 const MESSAGE = `id sessionId seq kind text senderRole sender { id displayName }
   attachment { id fileName contentType size url } clientMessageId createdAt`;
 
 const Q_LISTS = `query StaffChatLists { waitingQueue { ${SESSION} queuePosition } myActiveChats { ${SESSION} } }`;
 const Q_SESSION = `query StaffChatSession($id: ID!) { chatSession(id: $id) { ${SESSION} } }`;
+const Q_CHANNELS = `query StaffChatChannels($id: ID!) { chatSession(id: $id) { id channels { id sessionId kind media status allowedActions } } }`;
 const Q_MESSAGES = `query StaffMessages($sessionId: ID!, $last: Int, $before: String) {
   messages(sessionId: $sessionId, last: $last, before: $before) {
     edges { cursor node { ${MESSAGE} } } pageInfo { hasPreviousPage startCursor } } }`;
@@ -23,7 +25,7 @@ const M_TRANSFER = `mutation StaffTransfer($input: TransferChatInput!) { transfe
 const M_SEND = `mutation StaffSend($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE} } }`;
 const M_READ = `mutation StaffRead($input: MarkMessagesReadInput!) { markMessagesRead(input: $input) }`;
 const M_TYPING = `mutation StaffTyping($id: ID!) { sendTyping(sessionId: $id) }`;
-const CHANNEL = 'id sessionId kind media status';
+const CHANNEL = 'id sessionId kind media status allowedActions';
 const M_INVITE_CALL = `mutation StaffInviteCall($input: InviteCallInput!) { inviteCall(input: $input) { ${CHANNEL} } }`;
 const M_END_CALL = `mutation StaffEndCall($id: ID!) { endCall(id: $id) { ${CHANNEL} } }`;
 const M_RESPOND_ASSIST = `mutation StaffRespondAssist($input: RespondRemoteAssistInput!) { respondRemoteAssist(input: $input) { ${CHANNEL} } }`;
@@ -142,6 +144,7 @@ function setActive(list) {
   for (const s of list) {
     const c = chatState(s.id);
     c.session = s;
+    adoptChannels(c, s.channels);
     ensureSubscribed(c);
     // Missed while the socket was down (the server has newer messages than we do): fetch them.
     if (c.loaded && s.lastSeq > maxSeq(c)) fillGap(c);
@@ -349,7 +352,8 @@ function onChatEvent(c, e) {
     case 'CALL':
       if (e.channelId) {
         const was = c.call?.id === e.channelId ? c.call : null;
-        c.call = { id: e.channelId, status: e.channelStatus, media: was?.media || '' };
+        c.call = { id: e.channelId, status: e.channelStatus, media: was?.media || '', allowedActions: [] };
+        refreshChannels(c);
         if (['ENDED', 'DECLINED', 'EXPIRED', 'CANCELLED'].includes(e.channelStatus)) {
           if (c.pcChannel === e.channelId) closePeer(c);
           if (e.channelStatus === 'DECLINED') toast('对方拒绝了通话邀请', 'info');
@@ -359,7 +363,8 @@ function onChatEvent(c, e) {
       break;
     case 'REMOTE_ASSIST':
       if (e.channelId) {
-        c.assist = { id: e.channelId, status: e.channelStatus };
+        c.assist = { id: e.channelId, status: e.channelStatus, allowedActions: [] };
+        refreshChannels(c);
         if (e.channelStatus === 'REQUESTED') {
           toast(`${c.session?.taxpayer?.displayName || '纳税人'} 请求远程协助`, 'info');
           if (!state.selected) select(c.id);
@@ -590,6 +595,7 @@ export async function select(id) {
     const d = await run(() => gql(Q_SESSION, { id }));
     if (!d?.chatSession) return;
     c.session = d.chatSession;
+    adoptChannels(c, c.session.channels);
   }
   if (state.selected !== id) return;
   ensureSubscribed(c);
@@ -839,6 +845,25 @@ function openWorkOrderForm(c) {
 
 // ---- remote assistance and calls -----------------------------------------------------------
 
+/** Takes the session's channels still in play (a reloaded page finds a pending request). */
+function adoptChannels(c, channels) {
+  for (const ch of channels || []) {
+    if (ch.kind === 'REMOTE_ASSIST') c.assist = ch;
+    else if (ch.kind === 'CALL') c.call = { ...ch, media: ch.media || c.call?.media || '' };
+  }
+}
+
+/** What the agent may do with each channel comes from the server (`allowedActions`). */
+async function refreshChannels(c) {
+  try {
+    const d = await gql(Q_CHANNELS, { id: c.id });
+    adoptChannels(c, d.chatSession?.channels);
+    if (c.id === state.selected) drawChannels(c);
+  } catch { /* the event already drew the status; the buttons wait for the next one */ }
+}
+
+const can = (ch, action) => (ch.allowedActions || []).includes(action);
+
 function drawChannels(c) {
   const box = $('#chatChannels');
   if (!box) return;
@@ -847,16 +872,16 @@ function drawChannels(c) {
   if (a) {
     html += `<div class="channel" data-test="assist-panel" data-status="${esc(a.status)}" data-channel-id="${esc(a.id)}">
       <span>🖥 远程协助：<span data-test="assist-status">${esc(CHANNEL_TEXT[a.status] || a.status)}</span>（仅查看，不控制对方电脑）</span>
-      ${a.status === 'REQUESTED' ? `<button class="small primary" data-test="assist-accept" id="assistAccept">接受</button>
-        <button class="small" data-test="assist-decline" id="assistDecline">拒绝</button>` : ''}
-      ${a.status === 'ACTIVE' ? '<button class="small danger" data-test="assist-end" id="assistEnd">结束协助</button>' : ''}
+      ${can(a, 'ACCEPT') ? '<button class="small primary" data-test="assist-accept" id="assistAccept">接受</button>' : ''}
+      ${can(a, 'DECLINE') ? '<button class="small" data-test="assist-decline" id="assistDecline">拒绝</button>' : ''}
+      ${can(a, 'END') ? '<button class="small danger" data-test="assist-end" id="assistEnd">结束协助</button>' : ''}
     </div>`;
   }
   const k = c.call;
   if (k) {
     html += `<div class="channel" data-test="call-panel" data-status="${esc(k.status)}" data-media="${esc(k.media || '')}" data-channel-id="${esc(k.id)}">
       <span>${k.media === 'VIDEO' ? '🎥 视频通话' : k.media === 'AUDIO' ? '📞 语音通话' : '📞 通话'}：<span data-test="call-status">${esc(CHANNEL_TEXT[k.status] || k.status)}</span></span>
-      ${['INVITED', 'ACTIVE'].includes(k.status) ? `<button class="small danger" data-test="call-end" id="callEnd">${k.status === 'INVITED' ? '取消邀请' : '挂断'}</button>` : ''}
+      ${can(k, 'CANCEL') || can(k, 'END') ? `<button class="small danger" data-test="call-end" id="callEnd">${can(k, 'CANCEL') ? '取消邀请' : '挂断'}</button>` : ''}
     </div>`;
   }
   const live = (a && a.status === 'ACTIVE') || (k && k.status === 'ACTIVE');
@@ -869,23 +894,23 @@ function drawChannels(c) {
   }
   $('#assistAccept')?.addEventListener('click', (e) => busy(e.target, async () => {
     const d = await gql(M_RESPOND_ASSIST, { input: { id: a.id, accept: true } });
-    c.assist = { id: d.respondRemoteAssist.id, status: d.respondRemoteAssist.status };
+    c.assist = d.respondRemoteAssist;
     drawChannels(c);
   }));
   $('#assistDecline')?.addEventListener('click', (e) => busy(e.target, async () => {
     const d = await gql(M_RESPOND_ASSIST, { input: { id: a.id, accept: false } });
-    c.assist = { id: d.respondRemoteAssist.id, status: d.respondRemoteAssist.status };
+    c.assist = d.respondRemoteAssist;
     drawChannels(c);
   }));
   $('#assistEnd')?.addEventListener('click', (e) => busy(e.target, async () => {
     const d = await gql(M_END_ASSIST, { id: a.id });
-    c.assist = { id: d.endRemoteAssist.id, status: d.endRemoteAssist.status };
+    c.assist = d.endRemoteAssist;
     if (c.pcChannel === a.id) closePeer(c);
     drawChannels(c);
   }));
   $('#callEnd')?.addEventListener('click', (e) => busy(e.target, async () => {
     const d = await gql(M_END_CALL, { id: k.id });
-    c.call = { id: d.endCall.id, status: d.endCall.status, media: d.endCall.media || k.media };
+    c.call = { ...d.endCall, media: d.endCall.media || k.media };
     if (c.pcChannel === k.id) closePeer(c);
     drawChannels(c);
   }));
@@ -899,7 +924,7 @@ async function inviteCall(c, media, btn) {
   await busy(btn, async () => {
     const d = await gql(M_INVITE_CALL, { input: { sessionId: c.id, media } });
     const ch = d.inviteCall;
-    c.call = { id: ch.id, status: ch.status, media: ch.media || media };
+    c.call = { ...ch, media: ch.media || media };
     drawChannels(c);
     toast('已发送通话邀请，等待对方同意', 'ok');
   });
