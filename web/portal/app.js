@@ -302,7 +302,7 @@ function onChatEvent(ev) {
       break;
     case 'REMOTE_ASSIST':
     case 'CALL':
-      onChannel(ev.kind, ev.channelId, ev.channelStatus);
+      onChannel(ev.kind, ev.channelId, ev.channelStatus).catch((e) => console.warn('channel', e));
       break;
     case 'SIGNAL':
       if (ev.signal) onSignal(ev.signal);
@@ -633,18 +633,32 @@ async function bookDialog() {
 
 // ---- remote assistance and calls (WebRTC, signalled through the API) -----------------------
 
-function onChannel(kind, id, status) {
+/** What the taxpayer may do with a channel now, from the server (`Channel.allowedActions`). */
+async function channelActions(id) {
+  const sid = chat.session?.id;
+  if (!sid) return [];
+  const d = await gql(`query($id: ID!) { chatSession(id: $id) { channels { id allowedActions } } }`, { id: sid })
+    .catch(() => null);
+  return d?.chatSession?.channels?.find((c) => c.id === id)?.allowedActions || [];
+}
+
+async function onChannel(kind, id, status) {
   if (!id) return;
   chat.channels.set(id, { kind, status });
   const bar = $('channelBar');
   const label = kind === 'CALL' ? '音视频通话' : '远程协助';
+  const final = ['DECLINED', 'CANCELLED', 'EXPIRED', 'ENDED'].includes(status);
+  const actions = final ? [] : await channelActions(id);
+  // A newer event for this channel arrived while asking: it draws the bar.
+  if (chat.channels.get(id)?.status !== status) return;
   bar.classList.remove('hidden');
   bar.dataset.channel = id;
   bar.dataset.status = status;
+  const button = (action, html) => (actions.includes(action) ? html : '');
   if (kind === 'CALL' && status === 'INVITED') {
     bar.innerHTML = `<span>客服邀请您进行音视频通话</span>
-      <button class="small primary" data-call="1" data-test="call-accept">同意</button>
-      <button class="small" data-call="0" data-test="call-decline">拒绝</button>`;
+      ${button('ACCEPT', '<button class="small primary" data-call="1" data-test="call-accept">同意</button>')}
+      ${button('DECLINE', '<button class="small" data-call="0" data-test="call-decline">拒绝</button>')}`;
     bar.onclick = async (ev) => {
       const b = ev.target.closest('[data-call]');
       if (!b) return;
@@ -653,7 +667,7 @@ function onChannel(kind, id, status) {
       if (r && accept) startMedia(id, r.respondCall.media === 'VIDEO' ? 'camera' : 'audio');
     };
   } else if (status === 'ACTIVE') {
-    bar.innerHTML = `<span>${label}进行中</span><button class="small danger" data-end data-test="channel-end">结束${label}</button>`;
+    bar.innerHTML = `<span>${label}进行中</span>${button('END', `<button class="small danger" data-end data-test="channel-end">结束${label}</button>`)}`;
     bar.onclick = async (ev) => {
       if (!ev.target.closest('[data-end]')) return;
       await run(() => gql(kind === 'CALL' ? 'mutation($id: ID!) { endCall(id: $id) { id } }' : 'mutation($id: ID!) { endRemoteAssist(id: $id) { id } }', { id }));
@@ -661,7 +675,7 @@ function onChannel(kind, id, status) {
     };
     if (kind === 'REMOTE_ASSIST' && !chat.pc) startMedia(id, 'screen');
   } else if (status === 'REQUESTED') {
-    bar.innerHTML = `<span>已发起远程协助请求，等待客服同意…</span><button class="small" data-end data-test="channel-cancel">取消</button>`;
+    bar.innerHTML = `<span>已发起远程协助请求，等待客服同意…</span>${button('CANCEL', '<button class="small" data-end data-test="channel-cancel">取消</button>')}`;
     bar.onclick = async (ev) => {
       if (!ev.target.closest('[data-end]')) return;
       await run(() => gql('mutation($id: ID!) { endRemoteAssist(id: $id) { id } }', { id }));
@@ -677,7 +691,7 @@ function onChannel(kind, id, status) {
 
 $('assistBtn').addEventListener('click', async () => {
   const r = await run(() => gql('mutation($id: ID!) { requestRemoteAssist(sessionId: $id) { id status } }', { id: chat.session.id }));
-  if (r) onChannel('REMOTE_ASSIST', r.requestRemoteAssist.id, r.requestRemoteAssist.status);
+  if (r) onChannel('REMOTE_ASSIST', r.requestRemoteAssist.id, r.requestRemoteAssist.status).catch((e) => console.warn('channel', e));
 });
 
 /** The taxpayer sends the media (screen or camera/microphone) and makes the offer. */
