@@ -100,15 +100,17 @@ impl Chat {
             Err(e) => return Err(e),
         }
         if let Some(sid) = &b.chat_session_id {
-            let s = self.session(&bureau, sid).await?;
-            let close = match s.status.as_str() {
-                "QUEUED" => Some(Event::QueueTimeout),
-                "BOT" | "ACTIVE" => Some(Event::IdleTimeout),
-                _ => None,
-            };
-            if let Some(e) = close {
-                match self.apply(&Actor::system(), sid, e).await {
-                    Ok(_) | Err(Error::Refused(_)) | Err(Error::Conflict { .. }) => {}
+            // The session may change under us (a message, a timer): read it again and retry.
+            for _ in 0..3 {
+                let s = self.session(&bureau, sid).await?;
+                let close = match s.status.as_str() {
+                    "QUEUED" => Event::QueueTimeout,
+                    "BOT" | "ACTIVE" => Event::IdleTimeout,
+                    _ => break,
+                };
+                match self.apply(&Actor::system(), sid, close).await {
+                    Ok(_) | Err(Error::Refused(_)) => break,
+                    Err(Error::Conflict { .. }) => continue,
                     Err(e) => return Err(e),
                 }
             }

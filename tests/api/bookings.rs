@@ -501,10 +501,13 @@ async fn a_taxpayer_who_does_not_come_is_a_no_show() {
         )
         .await;
     assert_eq!(gone, 1);
+    // The session is closed right after the booking is marked (its own transaction).
     let closed = app
-        .count(&format!(
-            "SELECT id FROM chat_sessions WHERE booking_id = '{id}' AND status = 'ENDED'"
-        ))
+        .wait_for_count(
+            &format!("SELECT id FROM chat_sessions WHERE booking_id = '{id}' AND status = 'ENDED'"),
+            1,
+            Duration::from_secs(8),
+        )
         .await;
     assert_eq!(closed, 1, "the empty session is closed");
 }
