@@ -33,6 +33,8 @@ test('refused after hours, the taxpayer leaves a message and sees the reply; 加
   await T(page, 'offer-leave-message').click();
   await T(page, 'leave-message-dialog').waitFor();
   assert.equal(await T(page, 'leave-content').inputValue(), '发票额度怎么提高');
+  // Pre-filled from the refusal's offer: the skill group asked for (the default, 其他).
+  assert.equal(await T(page, 'leave-category').inputValue(), '其他');
   await T(page, 'leave-contact').fill('13800000000');
   await T(page, 'leave-submit').click();
   await T(page, 'tab-leave').click();

@@ -148,6 +148,9 @@ const chat = {
   seqs: new Set(),
   oldestCursor: null,
   lastQuestion: '',
+  // What the 在线留言 offer is pre-filled with (a refused hand-over, or a long wait).
+  offerQuestion: '',
+  offerCategory: '',
   minimized: false,
   channels: new Map(), // channel id -> { kind, status }
   pc: null,
@@ -299,6 +302,7 @@ function onChatEvent(ev) {
       $('offerText').textContent = '等待时间较长，您可以继续等待，或在线留言、预约。';
       $('offerWait').classList.remove('hidden');
       chat.offerQuestion = ev.offerQuestion || '';
+      chat.offerCategory = chat.session?.skillGroup || '';
       break;
     case 'REMOTE_ASSIST':
     case 'CALL':
@@ -441,9 +445,17 @@ $('composer').addEventListener('submit', (ev) => {
   ask(text);
 });
 
-async function offerAlternatives(code) {
-  const hours = await gql('{ serviceHours { openNow nextOpenAt } }').catch(() => null);
-  const when = hours?.serviceHours?.nextOpenAt ? `，下次服务时间：${fmtTime(hours.serviceHours.nextOpenAt)}` : '';
+// `offer`: the refusal's `extensions.offer` (a leave message pre-filled from the chat, and
+// `nextOpenAt`); a 转人工 typed in the chat is refused by the bot, without one.
+async function offerAlternatives(code, offer) {
+  let next = offer?.nextOpenAt;
+  if (!offer) {
+    const hours = await gql('{ serviceHours { openNow nextOpenAt } }').catch(() => null);
+    next = hours?.serviceHours?.nextOpenAt;
+  }
+  const when = next ? `，下次服务时间：${fmtTime(next)}` : '';
+  chat.offerQuestion = offer?.leaveMessage?.content || chat.lastQuestion;
+  chat.offerCategory = offer?.leaveMessage?.category || '';
   const why = code === 'NO_AGENT' ? '暂无坐席在线' : '当前不在人工服务时间';
   $('offerBar').classList.remove('hidden');
   $('offerText').textContent = `${why}${when}。您可以在线留言或预约。`;
@@ -456,8 +468,9 @@ $('humanBtn').addEventListener('click', async () => {
     const r = (await gql(`mutation($i: RequestHumanInput!) { requestHuman(input: $i) { ${SESSION_FIELDS} } }`, { i: { sessionId: s.id } })).requestHuman;
     setSession(r);
   } catch (e) {
-    if (e instanceof GqlError && ['OFF_HOURS', 'NO_AGENT'].includes(e.code)) offerAlternatives(e.code);
-    else toast(errorText(e), 'error');
+    if (e instanceof GqlError && ['OFF_HOURS', 'NO_AGENT'].includes(e.code)) {
+      offerAlternatives(e.code, e.errors?.[0]?.extensions?.offer);
+    } else toast(errorText(e), 'error');
   }
 });
 
@@ -472,7 +485,7 @@ async function endChat() {
 }
 $('endBtn').addEventListener('click', endChat);
 
-$('offerLeave').addEventListener('click', () => leaveMessageDialog(chat.offerQuestion || chat.lastQuestion));
+$('offerLeave').addEventListener('click', () => leaveMessageDialog(chat.offerQuestion || chat.lastQuestion, chat.offerCategory));
 $('offerBook').addEventListener('click', bookDialog);
 $('offerWait').addEventListener('click', () => $('offerBar').classList.add('hidden'));
 $('bookBtn').addEventListener('click', bookDialog);
@@ -542,11 +555,11 @@ async function rateChatDialog(sessionId) {
   }
 }
 
-async function leaveMessageDialog(question) {
+async function leaveMessageDialog(question, category = '') {
   const cats = await gql('{ workOrderCategories }').catch(() => ({ workOrderCategories: ['其他'] }));
   const v = await dialog(`<form data-test="leave-message-dialog"><h2>在线留言</h2>
     <p class="muted small">工作人员将在工作时间内回复，回复会推送到“我的留言”。</p>
-    <label>业务类别</label><select name="category" data-test="leave-category">${cats.workOrderCategories.map((c) => `<option>${esc(c)}</option>`).join('')}</select>
+    <label>业务类别</label><select name="category" data-test="leave-category">${cats.workOrderCategories.map((c) => `<option${c === category ? ' selected' : ''}>${esc(c)}</option>`).join('')}</select>
     <label>留言内容</label><textarea name="content" rows="4" required maxlength="2000" data-test="leave-content">${esc(question || '')}</textarea>
     <label>联系方式（可选）</label><input name="contact" maxlength="100" data-test="leave-contact">
     <div class="actions"><button type="button" data-cancel>取消</button><button class="primary" data-test="leave-submit">提交留言</button></div></form>`);
