@@ -941,6 +941,8 @@ async function onSignal(c, sig) {
       const pc = new RTCPeerConnection();
       c.pc = pc;
       c.pcChannel = sig.channelId;
+      // ICE that arrives before the offer is applied waits here (addIceCandidate would throw).
+      c.pendingIce = [];
       c.remoteStream = new MediaStream();
       pc.ontrack = (ev) => {
         for (const t of ev.streams[0]?.getTracks() || [ev.track]) c.remoteStream.addTrack(t);
@@ -968,11 +970,13 @@ async function onSignal(c, sig) {
         }
       }
       await pc.setRemoteDescription(payload);
+      for (const candidate of c.pendingIce.splice(0)) await pc.addIceCandidate(candidate);
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
       await gql(M_SIGNAL, { input: { channelId: sig.channelId, kind: 'ANSWER', payload: JSON.stringify(pc.localDescription) } });
     } else if (sig.kind === 'ICE' && c.pc && c.pcChannel === sig.channelId) {
-      await c.pc.addIceCandidate(payload);
+      if (c.pc.remoteDescription) await c.pc.addIceCandidate(payload);
+      else c.pendingIce.push(payload);
     }
   } catch {
     toast('音视频连接建立失败（浏览器不支持或网络受限）', 'info');
