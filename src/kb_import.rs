@@ -13,7 +13,8 @@ use crate::app::{chat_config, workflow_config};
 use crate::config::Config;
 use crate::db;
 
-/// Imports `path` into the database of `config` (migrating it first, as `serve` would).
+/// Imports `path` into the database of `config` (migrating and seeding it first, as `serve`
+/// would).
 pub async fn import_file(config: &Config, path: &Path) -> anyhow::Result<ImportReport> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading {} (UTF-8 text expected)", path.display()))?;
@@ -22,6 +23,10 @@ pub async fn import_file(config: &Config, path: &Path) -> anyhow::Result<ImportR
     db::migrate(&conn).await?;
     let workflow = Workflow::new(conn, workflow_config(config)?);
     let chat = Chat::new(workflow, chat_config(config)).context("building the knowledge index")?;
+    // An empty database gets the seed first, as `serve` would give it: an import adds to it.
+    chat.load_knowledge_base()
+        .await
+        .context("loading the knowledge base")?;
     let report = chat
         .import_docs(docs)
         .await

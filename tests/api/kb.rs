@@ -355,3 +355,35 @@ async fn an_instance_reindexes_only_what_others_changed() {
     let answer = b.knowledge_index().ask("自助终端能打完税证明吗");
     assert_eq!(answer.best.map(|h| h.id).as_deref(), Some("kb-9100"));
 }
+
+/// `taxdesk kb import` on a database no server has started yet: it gets the seed first, as
+/// `serve` would give it, and the import adds to it.
+#[tokio::test]
+async fn kb_import_into_an_empty_database_keeps_the_seed() {
+    let app = TestApp::spawn().await;
+    let mut config = app.config();
+    let db = app.data_dir.join("fresh.db");
+    config.database_url = format!("sqlite://{}", db.display());
+    let file = app.data_dir.join("one.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"kb-9200\", \"category\": \"其他\", \"question\": \"税务局食堂对外开放吗？\", \"answer\": \"不对外开放。\"}\n",
+    )
+    .unwrap();
+    let r = taxdesk::kb_import::import_file(&config, &file)
+        .await
+        .unwrap();
+    assert_eq!((r.inserted, r.updated), (1, 0));
+    let conn = taxdesk::db::connect(&config.database_url).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM faqs",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    assert_eq!(n, 161, "the 160 seed FAQs and the imported one");
+}
