@@ -2,6 +2,7 @@
 //! question as an offline message (在线留言), pre-filled from the chat, so the taxpayer does
 //! not type it again.
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use taxdesk_workflow::Actor;
 use taxdesk_workflow::error::Result;
@@ -18,6 +19,8 @@ pub struct LeaveMessageOffer {
     pub category: String,
     /// The taxpayer's last question in the chat, if they asked one.
     pub content: Option<String>,
+    /// When the group's human service opens next (none within the calendar's horizon).
+    pub next_open_at: Option<DateTime<Utc>>,
 }
 
 /// How far back the question is looked for.
@@ -47,10 +50,16 @@ impl Chat {
             .filter_map(|m| m.text)
             .map(|t| t.trim().to_string())
             .find(|t| !t.is_empty() && !asks_for_human(t));
+        let next_open_at = self
+            .wf
+            .config()
+            .calendar
+            .next_open(Some(&category), self.wf.now());
         Ok(LeaveMessageOffer {
             source_session_id: session_id.to_string(),
             category,
             content,
+            next_open_at,
         })
     }
 }

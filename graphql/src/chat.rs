@@ -289,17 +289,17 @@ impl Message {
         let Some(id) = &self.0.faq_id else {
             return Ok(None);
         };
-        let f = chat(ctx).faq(id).await.or_gql(ctx)?;
-        Ok(f.filter(|f| f.enabled).map(Into::into))
+        Ok(crate::kb::faqs_by_ids(ctx, std::slice::from_ref(id))
+            .await?
+            .pop())
     }
-    /// A bot reply's related questions (推送相关问题), when it was unsure.
+    /// A bot reply's related questions (推送相关问题).
     async fn suggestions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::kb::Faq>> {
         let Some(ids) = &self.0.suggestion_ids else {
             return Ok(vec![]);
         };
         let ids: Vec<String> = serde_json::from_str(ids).unwrap_or_default();
-        let rows = chat(ctx).faqs_by_ids(&ids).await.or_gql(ctx)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        crate::kb::faqs_by_ids(ctx, &ids).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -538,7 +538,7 @@ impl ChatMutation {
                 let error = crate::error::to_gql(ctx, Error::Refused(r));
                 let offer = c.leave_message_offer(&a, &input.session_id, group).await;
                 Err(match offer {
-                    Ok(offer) => with_offer(ctx, error, &offer),
+                    Ok(offer) => with_offer(error, &offer),
                     Err(e) => {
                         tracing::warn!(error = %e, "no leave-message offer for a refused hand-over");
                         error
@@ -1094,22 +1094,16 @@ pub struct SendSignalInput {
 /// `extensions.offer` of a refused hand-over: `{ leaveMessage: { sourceSessionId, category,
 /// content }, nextOpenAt }`, ready to pass to `leaveMessage`.
 fn with_offer(
-    ctx: &Context<'_>,
     error: async_graphql::Error,
     offer: &taxdesk_chat::offer::LeaveMessageOffer,
 ) -> async_graphql::Error {
-    let wf = ctx.data_unchecked::<taxdesk_workflow::Workflow>();
-    let next_open = wf
-        .config()
-        .calendar
-        .next_open(Some(&offer.category), wf.now());
     let value = serde_json::json!({
         "leaveMessage": {
             "sourceSessionId": offer.source_session_id,
             "category": offer.category,
             "content": offer.content,
         },
-        "nextOpenAt": next_open.map(|t| t.to_rfc3339()),
+        "nextOpenAt": offer.next_open_at.map(|t| t.to_rfc3339()),
     });
     async_graphql::ErrorExtensions::extend_with(error, |_, e| {
         if let Ok(v) = async_graphql::Value::from_json(value.clone()) {

@@ -8,8 +8,7 @@ use taxdesk_workflow::entities::user;
 use taxdesk_workflow::page::{Page, PageRequest};
 use taxdesk_workflow::users::role_of;
 
-use crate::error::internal;
-use crate::identity::RequestId;
+use crate::error::load_failed;
 use crate::loaders::Users;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,14 +67,7 @@ pub(crate) async fn user(
         .data_unchecked::<DataLoader<Users>>()
         .load_one(id.to_string())
         .await
-        .map_err(|e| {
-            let rid = ctx
-                .data_opt::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default();
-            tracing::error!(request.id = %rid, error = %e, "loading users");
-            internal(&rid)
-        })?;
+        .map_err(|e| load_failed(ctx, "users", &e))?;
     Ok(match loaded {
         Some(u) => u.into(),
         None => User {

@@ -104,6 +104,20 @@ pub(crate) fn to_gql(ctx: &Context<'_>, e: Error) -> async_graphql::Error {
     }
 }
 
+/// A batching loader's database failure: logged with the request id, `INTERNAL` outside.
+pub(crate) fn load_failed(
+    ctx: &Context<'_>,
+    what: &str,
+    e: &dyn std::fmt::Display,
+) -> async_graphql::Error {
+    let rid = ctx
+        .data_opt::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    tracing::error!(request.id = %rid, error = %e, "loading {what}");
+    internal(&rid)
+}
+
 pub fn internal(request_id: &str) -> async_graphql::Error {
     coded(
         Code::Internal,

@@ -1,6 +1,7 @@
 //! The virtual agent and the knowledge base in GraphQL: askBot, hot questions, bundles,
 //! quick links, search, votes, favorites, and staff upkeep.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, Utc};
 use taxdesk_chat::Chat;
@@ -8,8 +9,9 @@ use taxdesk_chat::entities::{ask_log, faq as row};
 use taxdesk_chat::faq::FaqInput;
 
 use crate::common::{Conn, connection, page_request};
-use crate::error::{Code, OrGql, coded};
+use crate::error::{Code, OrGql, coded, load_failed};
 use crate::identity::{actor, bureau};
+use crate::loaders::Faqs;
 
 /// A question and its answer.
 #[derive(SimpleObject, Debug, Clone)]
@@ -42,6 +44,23 @@ impl From<row::Model> for Faq {
             updated_at: f.updated_at,
         }
     }
+}
+
+/// Enabled FAQs of `ids`, in that order, through the page's batching loader.
+pub(crate) async fn faqs_by_ids(
+    ctx: &Context<'_>,
+    ids: &[String],
+) -> async_graphql::Result<Vec<Faq>> {
+    let mut found = ctx
+        .data_unchecked::<DataLoader<Faqs>>()
+        .load_many(ids.iter().cloned())
+        .await
+        .map_err(|e| load_failed(ctx, "FAQs", &e))?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .map(Faq::from)
+        .collect())
 }
 
 #[derive(SimpleObject, Debug, Clone)]

@@ -85,6 +85,7 @@ pub fn build_schema(
     limits: &Limits,
 ) -> TaxdeskSchema {
     let users = DataLoader::new(loaders::Users(workflow.clone()), tokio::spawn);
+    let faqs = DataLoader::new(loaders::Faqs(chat.clone()), tokio::spawn);
     let mut b = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -92,6 +93,7 @@ pub fn build_schema(
     )
     .data(workflow)
     .data(users)
+    .data(faqs)
     .data(chat)
     .extension(ErrorCodes)
     .limit_depth(limits.depth)
