@@ -24,9 +24,9 @@ pub async fn import_file(config: &Config, path: &Path) -> anyhow::Result<ImportR
     let workflow = Workflow::new(conn, workflow_config(config)?);
     let chat = Chat::new(workflow, chat_config(config)).context("building the knowledge index")?;
     // An empty database gets the seed first, as `serve` would give it: an import adds to it.
-    chat.load_knowledge_base()
+    chat.seed_if_empty()
         .await
-        .context("loading the knowledge base")?;
+        .context("seeding the knowledge base")?;
     let report = chat
         .import_docs(docs)
         .await

@@ -241,11 +241,7 @@ fn forbidden_unless_bureau(actor: &Actor) -> Result<()> {
 impl Chat {
     /// At start: seeds an empty knowledge base, then indexes every enabled FAQ.
     pub async fn load_knowledge_base(&self) -> Result<usize> {
-        if faq::Entity::find().count(self.wf.db()).await? == 0 {
-            let report = self.import_docs(crate::kb::seed_faqs()).await?;
-            self.seed_extras().await?;
-            tracing::info!(faqs = report.inserted, "knowledge base seeded");
-        }
+        self.seed_if_empty().await?;
         let all = faq::Entity::find()
             .filter(faq::Column::Enabled.eq(true))
             .all(self.wf.db())
@@ -327,6 +323,16 @@ impl Chat {
         })
     }
 
+    /// An empty knowledge base gets the bundled seed: FAQs, bundles, hot questions, links.
+    pub async fn seed_if_empty(&self) -> Result<()> {
+        if faq::Entity::find().count(self.wf.db()).await? == 0 {
+            let report = self.import_docs(crate::kb::seed_faqs()).await?;
+            self.seed_extras().await?;
+            tracing::info!(faqs = report.inserted, "knowledge base seeded");
+        }
+        Ok(())
+    }
+
     async fn seed_extras(&self) -> Result<()> {
         let seed: SeedPackages = serde_json::from_str(SEED_PACKAGES)
             .map_err(|e| Error::Database(sea_orm::DbErr::Custom(format!("seed packages: {e}"))))?;
@@ -392,8 +398,20 @@ impl Chat {
         let mut report = ImportReport::default();
         let mut versions = Vec::with_capacity(docs.len());
         let txn = self.wf.db().begin().await?;
+        // What is there already, in a few queries rather than one per FAQ.
+        let mut known: HashMap<String, faq::Model> = HashMap::new();
+        let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        for chunk in ids.chunks(500) {
+            for f in faq::Entity::find()
+                .filter(faq::Column::Id.is_in(chunk.iter().copied()))
+                .all(&txn)
+                .await?
+            {
+                known.insert(f.id.clone(), f);
+            }
+        }
         for d in &docs {
-            let existing = faq::Entity::find_by_id(d.id.as_str()).one(&txn).await?;
+            let existing = known.get(&d.id);
             let row = faq::Model {
                 id: d.id.clone(),
                 category: d.category.clone(),
@@ -402,14 +420,17 @@ impl Chat {
                 keywords: serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into()),
                 similar: serde_json::to_string(&d.similar).unwrap_or_else(|_| "[]".into()),
                 enabled: d.enabled,
-                useful_count: existing.as_ref().map(|e| e.useful_count).unwrap_or(0),
-                useless_count: existing.as_ref().map(|e| e.useless_count).unwrap_or(0),
-                version: existing.as_ref().map(|e| e.version + 1).unwrap_or(1),
-                created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+                useful_count: existing.map(|e| e.useful_count).unwrap_or(0),
+                useless_count: existing.map(|e| e.useless_count).unwrap_or(0),
+                version: existing.map(|e| e.version + 1).unwrap_or(1),
+                created_at: existing.map(|e| e.created_at).unwrap_or(now),
                 updated_at: now,
             };
             versions.push((row.id.clone(), row.version));
-            if existing.is_some() {
+            // A second line with the same id in one file updates the first.
+            let update = existing.is_some();
+            known.insert(row.id.clone(), row.clone());
+            if update {
                 faq::Entity::update(row.into_active_model().reset_all())
                     .exec(&txn)
                     .await?;
