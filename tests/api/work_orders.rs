@@ -631,3 +631,77 @@ async fn lists_page_with_cursors_and_filter_overdue() {
     assert_eq!(overdue["a"]["totalCount"], 4);
     assert_eq!(overdue["b"]["totalCount"], 1);
 }
+
+/// A deadline in whole days counts working days of the calendar: a public holiday is
+/// skipped and a 调休 (make-up) working day on a weekend counts. The calendar is built around
+/// today: every day until the first Saturday at least three days ahead is a holiday, that
+/// Saturday and Sunday are make-up days, so "2d" ends on the Sunday (plain time would give
+/// today + 2 days, weekends only the Tuesday after).
+#[tokio::test]
+async fn a_whole_day_deadline_counts_working_days_across_holidays_and_makeup_days() {
+    use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
+    use std::collections::BTreeMap;
+
+    let tz = chrono_tz::Asia::Shanghai;
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let mut saturday = today + Duration::days(3);
+    while saturday.weekday() != Weekday::Sat {
+        saturday += Duration::days(1);
+    }
+    let sunday = saturday + Duration::days(1);
+    // One arrangement per calendar year the dates touch.
+    let mut years: BTreeMap<i32, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut day = today + Duration::days(1);
+    while day < saturday {
+        years.entry(day.year()).or_default().0.push(day.to_string());
+        day += Duration::days(1);
+    }
+    for d in [saturday, sunday] {
+        years.entry(d.year()).or_default().1.push(d.to_string());
+    }
+    let arrangements: Vec<Value> = years
+        .into_iter()
+        .map(|(year, (holidays, makeup))| {
+            json!({
+                "year": year,
+                "holidays": [{"name": "测试假期", "days": holidays}],
+                "makeup_workdays": makeup.iter().map(|d| json!({"date": d})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("taxdesk-cal-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("calendar.json");
+    std::fs::write(&file, json!({ "years": arrangements }).to_string()).unwrap();
+
+    let app = TestApp::spawn_with(&[
+        ("TAXDESK_CALENDAR", file.to_str().unwrap()),
+        ("TAXDESK_DEFAULT_DEADLINE", "2d"),
+    ])
+    .await;
+    let tp = app.user("taxpayer", "tp1");
+    let wo = tp
+        .gql(
+            "mutation($input: CreateWorkOrderInput!) { createWorkOrder(input: $input) { createdAt deadline } }",
+            json!({"input": {"title": "额度", "description": "开票额度不足", "category": "发票业务"}}),
+        )
+        .await
+        .ok()["createWorkOrder"]
+        .clone();
+    let created: chrono::DateTime<Utc> = wo["createdAt"].as_str().unwrap().parse().unwrap();
+    let deadline: chrono::DateTime<Utc> = wo["deadline"].as_str().unwrap().parse().unwrap();
+    let created_local = created.with_timezone(&tz);
+    let deadline_local = deadline.with_timezone(&tz);
+    let expected: NaiveDate = sunday;
+    assert_eq!(
+        deadline_local.date_naive(),
+        expected,
+        "created {created_local}, deadline {deadline_local}: two working days are the 调休 Saturday and Sunday"
+    );
+    assert_eq!(
+        deadline_local.time(),
+        created_local.time(),
+        "same time of day"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

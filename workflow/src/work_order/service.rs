@@ -199,12 +199,8 @@ impl WorkOrders<'_> {
         crate::users::ensure_taxpayer(&txn, &owner, now).await?;
         let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
         let seq = crate::counter::next(&txn, &format!("work_order:{day}")).await?;
-        let deadline = now
-            + wf.config
-                .deadlines
-                .get(&category)
-                .copied()
-                .unwrap_or(wf.config.default_deadline);
+        // Whole days are working days of the calendar (holidays skipped, 调休 days counted).
+        let deadline = wf.deadline_for(&category, now);
         let order = work_order::Model {
             id: new_id(),
             number: format!("GD{day}{seq:04}"),
