@@ -21,10 +21,12 @@ USAGE:
   taxdesk kb import FILE        load FAQs (JSONL as the seed, or CSV with the header
                                 id,category,question,answer,keywords,similar) into the
                                 database, by id: new ids are added, known ones updated
-  taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
+  taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses]
                                 run the virtual agent over {\"text\", \"expected\"} lines
-                                (seed FAQs plus FAQS) and print top-1/top-3 accuracy,
-                                false-answer rate, hand-over recall and ask latency
+                                (seed FAQs plus FAQS) and print top-1/top-3, false answers,
+                                hand-over recall, answered share and ask latency; without
+                                FILE, the dev and frozen test parts of the evaluation set
+                                side by side (--misses shows dev's misses, never test's)
 
 Configuration: environment variables (TAXDESK_BIND, DATABASE_URL, TAXDESK_DATA_DIR, ...)
 and an optional TAXDESK_CONFIG=taxdesk.toml; see README.md.";
@@ -127,7 +129,8 @@ fn kb_import(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]`.
+/// `taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses]`: without FILE, the dev part and
+/// the frozen test part of `chat/data/kb/eval` side by side, and dev per style.
 fn kb_eval(args: &[String]) -> anyhow::Result<()> {
     use taxdesk_chat::kb;
     let read =
@@ -149,26 +152,49 @@ fn kb_eval(args: &[String]) -> anyhow::Result<()> {
             other => bail!("unknown option {other:?}\n\n{USAGE}"),
         }
     }
-    let file = file.context("kb eval needs a FILE of {\"text\", \"expected\"} lines")?;
-    let lines = kb::parse_eval_lines(&read(&file)?).with_context(|| format!("in {file}"))?;
     let started = std::time::Instant::now();
     let index = kb::KnowledgeIndex::build(&faqs)?;
-    println!("{} FAQs indexed in {:?}", index.len(), started.elapsed());
-    let report = kb::eval(&index, &lines);
-    println!("{report}");
+    println!("{} FAQs indexed in {:?}\n", index.len(), started.elapsed());
+    // The part whose misses may be shown, and the frozen part (figures only) if any.
+    let (tuned, frozen) = match &file {
+        Some(f) => {
+            let lines = kb::parse_eval_lines(&read(f)?).with_context(|| format!("in {f}"))?;
+            (kb::eval_by_style(&index, &lines), None)
+        }
+        None => (
+            kb::eval_by_style(&index, &kb::eval_dev()),
+            Some(kb::eval(&index, &kb::eval_test())),
+        ),
+    };
+    let (report, by_style) = &tuned;
+    match &frozen {
+        Some(test) => println!(
+            "{}",
+            kb::side_by_side(&[("dev (tuned on)", report), ("test (frozen)", test)])
+        ),
+        None => println!("{report}"),
+    }
+    if !by_style.is_empty() {
+        let name = file.as_deref().unwrap_or("dev");
+        println!("{name} by style:\n{}", kb::style_table(by_style));
+    }
+    // Never the frozen part's misses: its lines are not to be read while tuning.
     if show_misses {
         for m in &report.misses {
             println!(
-                "miss: {} | expected {} | top-3 {:?} | answered {:?}{}",
+                "miss [{}]: {} | expected {} | answered {:?} | suggested {:?} | ranked {:?}{}",
+                m.style.as_deref().unwrap_or("-"),
                 m.text,
                 m.expected.as_deref().unwrap_or("null"),
-                m.got,
                 m.answered,
+                m.suggested,
+                m.ranked,
                 if m.handover { " | hand-over" } else { "" }
             );
         }
     }
-    match report.failed_targets() {
+    let judged = frozen.as_ref().unwrap_or(report);
+    match judged.failed_targets() {
         failed if failed.is_empty() => println!("targets: met"),
         failed => println!("targets: NOT met ({})", failed.join("; ")),
     }

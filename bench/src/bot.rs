@@ -25,7 +25,7 @@ pub struct Options {
 }
 
 pub async fn run(opts: &Options) -> anyhow::Result<ScenarioReport> {
-    let questions: Vec<String> = dev_set().into_iter().map(|(q, _)| q).collect();
+    let questions: Vec<String> = dev_set().into_iter().map(|l| l.text).collect();
     let seed = seed_faqs();
     let generated = generate(&seed, opts.entries);
     let mut report = ScenarioReport::new(

@@ -1,55 +1,123 @@
-//! The virtual agent's quality gate: the development set (`chat/data/kb/dev-set.jsonl`) run
-//! against the seed FAQs must meet the targets of issue 6 — top-1 ≥ 85%, top-3 ≥ 95%, false
-//! answers on `null` lines ≤ 10%, hand-over recall 100%.
+//! The virtual agent's quality gate (issue 12). The evaluation set `chat/data/kb/eval` was
+//! written from the FAQ answers alone and split once into a dev part (tuned on) and a frozen
+//! test part (figures only). The frozen figures must not drop below the ones recorded here
+//! (and in README); raise them when a change raises them. The old sets, written from the
+//! FAQ wording, stay as regression checks with loose bounds.
 
-use taxdesk_chat::kb::{KnowledgeIndex, eval, parse_eval_lines, seed_faqs};
+use taxdesk_chat::kb::{
+    EvalReport, KnowledgeIndex, eval, eval_by_style, eval_dev, eval_test, parse_eval_lines,
+    seed_faqs, style_table,
+};
 
-#[test]
-fn dev_set_meets_the_targets() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/kb/dev-set.jsonl");
-    let lines = parse_eval_lines(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert!(lines.len() >= 150, "dev set has {} lines", lines.len());
+/// The frozen test part's figures, lexical-only, as last recorded (README shows them):
+/// top-1 and top-3 out of 320 FAQ lines, false answers out of 40 `null` lines, hand-overs
+/// out of 20 requests. Baseline before issue 12's changes: 91, 197, 0, 10.
+const TEST_TOP1: usize = 91;
+const TEST_TOP3: usize = 197;
+const TEST_MAX_FALSE_ANSWERS: usize = 0;
+const TEST_HANDOVERS: usize = 10;
 
-    let started = std::time::Instant::now();
-    let index = KnowledgeIndex::build(&seed_faqs()).unwrap();
-    println!("index built in {:?}", started.elapsed());
-    let report = eval(&index, &lines);
-    println!("{report}");
-    for m in &report.misses {
-        println!(
-            "  miss: {:<28} expected {:?} got {:?} answered {:?} handover {}",
-            m.text, m.expected, m.got, m.answered, m.handover
-        );
-    }
-    let failed = report.failed_targets();
-    assert!(failed.is_empty(), "targets not met: {}", failed.join("; "));
+/// The dev part's figures as last recorded (same units). Baseline: 74, 179, 0, 12.
+const DEV_TOP1: usize = 74;
+const DEV_TOP3: usize = 179;
+const DEV_HANDOVERS: usize = 12;
+
+/// `n <= max`, also when the recorded `max` is 0.
+fn at_most(n: usize, max: usize) -> bool {
+    n <= max
 }
 
-/// A second set written at the same time as the development set but never used for tuning:
-/// its figures estimate how the engine does on phrasings it was not fitted to. Only loose
-/// bounds are checked, so that it stays a held-out set.
-#[test]
-fn holdout_set_figures() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/kb/holdout.jsonl");
+fn index() -> KnowledgeIndex {
+    KnowledgeIndex::build(&seed_faqs()).unwrap()
+}
+
+fn old_set(name: &str) -> EvalReport {
+    let path = format!("{}/data/kb/{name}", env!("CARGO_MANIFEST_DIR"));
     let lines = parse_eval_lines(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let index = KnowledgeIndex::build(&seed_faqs()).unwrap();
-    let report = eval(&index, &lines);
-    println!("held-out set:\n{report}");
+    let report = eval(&index(), &lines);
+    println!("{name}:\n{report}");
+    report
+}
+
+#[test]
+fn frozen_test_figures_do_not_drop() {
+    let lines = eval_test();
+    assert_eq!(lines.len(), 380);
+    // Aggregate figures only: the frozen part's lines and misses are never printed.
+    let report = eval(&index(), &lines);
+    println!("frozen test part:\n{report}");
+    assert_eq!(
+        (report.faq_lines, report.null_lines, report.handover_lines),
+        (320, 40, 20)
+    );
+    assert!(
+        report.top1 >= TEST_TOP1,
+        "top-1 {} < {TEST_TOP1}",
+        report.top1
+    );
+    assert!(
+        report.top3 >= TEST_TOP3,
+        "top-3 {} < {TEST_TOP3}",
+        report.top3
+    );
+    assert!(
+        at_most(report.null_answered, TEST_MAX_FALSE_ANSWERS),
+        "false answers {} > {TEST_MAX_FALSE_ANSWERS}",
+        report.null_answered
+    );
+    assert!(
+        report.handover_detected >= TEST_HANDOVERS,
+        "hand-overs {} < {TEST_HANDOVERS}",
+        report.handover_detected
+    );
+}
+
+#[test]
+fn dev_part_figures() {
+    let (report, by_style) = eval_by_style(&index(), &eval_dev());
+    println!("dev part:\n{report}\n{}", style_table(&by_style));
     for m in &report.misses {
         println!(
-            "  miss: {:<28} expected {:?} got {:?} answered {:?} handover {}",
-            m.text, m.expected, m.got, m.answered, m.handover
+            "  miss [{}] {} expected {:?} answered {:?} suggested {:?}",
+            m.style.as_deref().unwrap_or("-"),
+            m.text,
+            m.expected,
+            m.answered,
+            m.suggested
         );
     }
+    assert_eq!(by_style.len(), 10, "eight styles, unanswerable, handover");
     assert!(
-        report.top1_rate() >= 0.80,
-        "held-out top-1 {:.3}",
-        report.top1_rate()
+        report.top1 >= DEV_TOP1,
+        "top-1 {} < {DEV_TOP1}",
+        report.top1
     );
     assert!(
-        report.top3_rate() >= 0.90,
-        "held-out top-3 {:.3}",
-        report.top3_rate()
+        report.top3 >= DEV_TOP3,
+        "top-3 {} < {DEV_TOP3}",
+        report.top3
     );
-    assert_eq!(report.handover_recall(), 1.0);
+    assert!(report.handover_detected >= DEV_HANDOVERS);
+    assert!(report.false_answer_rate() <= 0.10);
+}
+
+/// The old sets were written from the FAQ wording (and the first engine was tuned on them),
+/// so they measure memory more than understanding: loose bounds only, below the 87 % / 98 %
+/// (dev-set) and 91 % / 98 % (holdout) they had before issue 12, since an engine that
+/// generalises gives a little of that memory up.
+fn assert_regression_bounds(r: &EvalReport) {
+    assert!(r.top1_rate() >= 0.75, "top-1 {:.3}", r.top1_rate());
+    assert!(r.top3_rate() >= 0.90, "top-3 {:.3}", r.top3_rate());
+    assert!(r.false_answer_rate() <= 0.15);
+    assert_eq!(r.handover_recall(), 1.0);
+}
+
+#[test]
+fn old_development_set_regression() {
+    assert_regression_bounds(&old_set("dev-set.jsonl"));
+}
+
+#[test]
+fn old_holdout_set_regression() {
+    assert_regression_bounds(&old_set("holdout.jsonl"));
 }
