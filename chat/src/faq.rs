@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::Duration;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -19,6 +19,9 @@ use crate::chat::Chat;
 use crate::entities::{ask_log, faq, faq_favorite, faq_vote, hot_question, qa_package, quick_link};
 use crate::kb::FaqDoc;
 use crate::session::service::new_id;
+
+/// A bundle (问答套餐) lists at most this many FAQs.
+const MAX_PACKAGE_FAQS: usize = 50;
 
 /// The seed bundles, hot questions and quick links.
 const SEED_PACKAGES: &str = include_str!("../data/kb/packages.json");
@@ -492,6 +495,15 @@ impl Chat {
         Ok(faq::Entity::find_by_id(id).one(self.wf.db()).await?)
     }
 
+    /// The FAQ as `actor` may see it: a disabled one (a draft) is only for staff, and to a
+    /// taxpayer it does not exist.
+    async fn faq_seen_by(&self, actor: &Actor, id: &str) -> Result<faq::Model> {
+        self.faq(id)
+            .await?
+            .filter(|f| f.enabled || actor.role.is_bureau())
+            .ok_or_else(|| Error::not_found("faq", id))
+    }
+
     /// The enabled FAQs of `ids`, in that order.
     pub async fn faqs_by_ids(&self, ids: &[String]) -> Result<Vec<faq::Model>> {
         let rows = faq::Entity::find()
@@ -567,9 +579,11 @@ impl Chat {
         faq_id: &str,
         useful: bool,
     ) -> Result<faq::Model> {
+        // Votes rate answers the bot gives: never a disabled FAQ's, whoever votes.
         let f = self
             .faq(faq_id)
             .await?
+            .filter(|f| f.enabled)
             .ok_or_else(|| Error::not_found("faq", faq_id))?;
         let txn = self.wf.db().begin().await?;
         let previous = faq_vote::Entity::find_by_id((faq_id.to_string(), actor.id.clone()))
@@ -638,10 +652,7 @@ impl Chat {
     }
 
     pub async fn remove_favorite(&self, actor: &Actor, faq_id: &str) -> Result<faq::Model> {
-        let f = self
-            .faq(faq_id)
-            .await?
-            .ok_or_else(|| Error::not_found("faq", faq_id))?;
+        let f = self.faq_seen_by(actor, faq_id).await?;
         faq_favorite::Entity::delete_many()
             .filter(faq_favorite::Column::UserId.eq(actor.id.as_str()))
             .filter(faq_favorite::Column::FaqId.eq(faq_id))
@@ -656,8 +667,21 @@ impl Chat {
         actor: &Actor,
         req: &PageRequest,
     ) -> Result<Page<(faq_favorite::Model, faq::Model)>> {
-        let q =
+        let mut q =
             faq_favorite::Entity::find().filter(faq_favorite::Column::UserId.eq(actor.id.as_str()));
+        if !actor.role.is_bureau() {
+            // Favourites of a disabled FAQ are hidden (in the count too), not deleted: they
+            // come back if it is enabled again.
+            q = q.filter(
+                faq_favorite::Column::FaqId.in_subquery(
+                    Query::select()
+                        .column(faq::Column::Id)
+                        .from(faq::Entity)
+                        .and_where(faq::Column::Enabled.eq(true))
+                        .to_owned(),
+                ),
+            );
+        }
         let p = page::newest_first(self.wf.db(), q, faq_favorite::Column::Id, req).await?;
         let ids: Vec<String> = p.items.iter().map(|f| f.faq_id.clone()).collect();
         let faqs: HashMap<String, faq::Model> = faq::Entity::find()
@@ -761,6 +785,13 @@ impl Chat {
     ) -> Result<qa_package::Model> {
         forbidden_unless_bureau(actor)?;
         let title = check::text("title", title, 1, 100)?;
+        if faq_ids.len() > MAX_PACKAGE_FAQS {
+            return Err(Error::input(
+                "faqIds",
+                format!("一个套餐最多 {MAX_PACKAGE_FAQS} 个问题"),
+                format!("a bundle holds at most {MAX_PACKAGE_FAQS} FAQs"),
+            ));
+        }
         let known = self.faqs_by_ids(&faq_ids).await?;
         if known.len() != faq_ids.len() {
             return Err(Error::input(

@@ -387,3 +387,24 @@ async fn kb_import_into_an_empty_database_keeps_the_seed() {
     let n: i64 = row.try_get("", "n").unwrap();
     assert_eq!(n, 161, "the 160 seed FAQs and the imported one");
 }
+
+/// A bundle lists at most 50 FAQs: a longer list is refused before anything is read.
+#[tokio::test]
+async fn a_bundle_holds_at_most_fifty_faqs() {
+    let app = TestApp::spawn().await;
+    let staff = app.user("admin", "boss");
+    let ids = |n: usize| -> Vec<String> { (1..=n).map(|i| format!("kb-{i:04}")).collect() };
+    let q = "mutation($i: UpsertQaPackageInput!) { upsertQaPackage(input: $i) { id faqs { id } } }";
+    let too_long = staff
+        .gql(q, json!({"i": {"title": "全部", "faqIds": ids(51)}}))
+        .await;
+    assert_eq!(too_long.code(), Some("INVALID_INPUT"), "{:?}", too_long.0);
+    assert_eq!(too_long.0["errors"][0]["extensions"]["field"], "faqIds");
+    let packages = app.count("SELECT id FROM qa_packages").await;
+    let ok = staff
+        .gql(q, json!({"i": {"title": "五十问", "faqIds": ids(50)}}))
+        .await
+        .ok();
+    assert_eq!(ok["upsertQaPackage"]["faqs"].as_array().unwrap().len(), 50);
+    assert_eq!(app.count("SELECT id FROM qa_packages").await, packages + 1);
+}

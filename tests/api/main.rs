@@ -11,6 +11,7 @@ mod bookings;
 mod channels;
 mod chat;
 mod chat_timers;
+mod disabled_faqs;
 mod identity;
 mod kb;
 mod leave_messages;
