@@ -705,3 +705,91 @@ async fn a_whole_day_deadline_counts_working_days_across_holidays_and_makeup_day
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A work order may cite a chat or an offline message only of the taxpayer it is for:
+/// another's is "not found" (so ids cannot be probed), for a taxpayer filing and for staff
+/// filing for a taxpayer alike, and nothing is written.
+#[tokio::test]
+async fn a_work_order_cites_only_its_own_taxpayers_chat_or_message() {
+    let app = TestApp::spawn().await;
+    let tp1 = app.user("taxpayer", "tp1");
+    let tp2 = app.user("taxpayer", "tp2");
+    let staff = app.user("staff", "s1");
+    let chat_of = |c: Client| async move {
+        crate::chat::open(&c).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let message_of = |c: Client| async move {
+        crate::leave_messages::left(&c, "开票额度不足，请帮忙处理").await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (chat1, chat2) = (chat_of(tp1.clone()).await, chat_of(tp2.clone()).await);
+    let (msg1, msg2) = (message_of(tp1.clone()).await, message_of(tp2.clone()).await);
+    let file = |c: &Client, taxpayer: Option<&str>, chat: Option<&str>, msg: Option<&str>| {
+        let c = c.clone();
+        let input = json!({"title": "引用", "description": "见会话", "category": "发票业务",
+                           "taxpayerId": taxpayer, "sourceSessionId": chat,
+                           "sourceLeaveMessageId": msg});
+        async move {
+            c.gql(
+                "mutation($i: CreateWorkOrderInput!) { createWorkOrder(input: $i) { id sourceSessionId sourceLeaveMessageId } }",
+                json!({"i": input}),
+            )
+            .await
+        }
+    };
+    let refused = [
+        (
+            "tp2 cites tp1's chat",
+            file(&tp2, None, Some(&chat1), None).await,
+        ),
+        (
+            "tp2 cites tp1's message",
+            file(&tp2, None, None, Some(&msg1)).await,
+        ),
+        (
+            "tp2 cites its chat and tp1's message",
+            file(&tp2, None, Some(&chat2), Some(&msg1)).await,
+        ),
+        (
+            "tp2 cites an unknown chat",
+            file(&tp2, None, Some("no-such-chat"), None).await,
+        ),
+        (
+            "staff for tp2 cite tp1's chat",
+            file(&staff, Some("tp2"), Some(&chat1), None).await,
+        ),
+        (
+            "staff for tp2 cite tp1's message",
+            file(&staff, Some("tp2"), None, Some(&msg1)).await,
+        ),
+    ];
+    for (what, r) in refused {
+        assert_eq!(r.code(), Some("NOT_FOUND"), "{what}: {:?}", r.0);
+    }
+    assert_eq!(
+        app.count("SELECT id FROM work_orders").await,
+        0,
+        "nothing written"
+    );
+    assert_eq!(app.count("SELECT id FROM work_order_history").await, 0);
+
+    // One's own, or the taxpayer's own when staff file for them, is accepted.
+    let mine = file(&tp2, None, Some(&chat2), Some(&msg2)).await.ok();
+    assert_eq!(
+        (
+            &mine["createWorkOrder"]["sourceSessionId"],
+            &mine["createWorkOrder"]["sourceLeaveMessageId"]
+        ),
+        (&json!(chat2), &json!(msg2))
+    );
+    let theirs = file(&staff, Some("tp1"), Some(&chat1), Some(&msg1))
+        .await
+        .ok();
+    assert_eq!(theirs["createWorkOrder"]["sourceSessionId"], json!(chat1));
+    assert_eq!(app.count("SELECT id FROM work_orders").await, 2);
+}

@@ -5,9 +5,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use tracing::{Instrument, info_span};
 
@@ -17,7 +18,7 @@ use super::machine::{
 };
 use super::notices;
 use crate::actor::{Actor, Role};
-use crate::entities::{user, work_order, work_order_history};
+use crate::entities::{leave_message, user, work_order, work_order_history};
 use crate::error::{Error, Result, check};
 use crate::jobs;
 use crate::metrics;
@@ -129,6 +130,39 @@ fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     )
 }
 
+/// A work order may cite a chat or an offline message only of the taxpayer it is for
+/// (`owner`); another's is "not found", as an unknown id, so ids cannot be probed. Chats
+/// belong to the chat crate, which this one cannot name; their table is read directly.
+async fn check_sources(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    session_id: Option<&str>,
+    leave_message_id: Option<&str>,
+) -> Result<()> {
+    use sea_orm::sea_query::ExprTrait;
+    if let Some(id) = session_id {
+        let q = Query::select()
+            .column("id")
+            .from("chat_sessions")
+            .and_where(Expr::col("id").eq(id))
+            .and_where(Expr::col("taxpayer_id").eq(owner))
+            .to_owned();
+        if db.query_one(&q).await?.is_none() {
+            return Err(Error::not_found("chat session", id));
+        }
+    }
+    if let Some(id) = leave_message_id {
+        let mine = leave_message::Entity::find_by_id(id)
+            .filter(leave_message::Column::TaxpayerId.eq(owner))
+            .count(db)
+            .await?;
+        if mine == 0 {
+            return Err(Error::not_found("leave message", id));
+        }
+    }
+    Ok(())
+}
+
 /// Checks an event's free text before anything is read.
 fn checked(event: Event) -> Result<Event> {
     Ok(match event {
@@ -193,6 +227,13 @@ impl WorkOrders<'_> {
             64,
         )?;
         let owner = machine::decide_create(actor, taxpayer_id.as_deref())?;
+        check_sources(
+            &wf.db,
+            &owner,
+            source_session_id.as_deref(),
+            source_leave_message_id.as_deref(),
+        )
+        .await?;
 
         let now = wf.now();
         let txn = wf.db.begin().await?;
