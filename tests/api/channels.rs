@@ -277,3 +277,52 @@ async fn a_declined_call_relays_nothing() {
         1
     );
 }
+
+/// Ten remote-assistance requests sent at once in one chat, in several chats: one is
+/// REQUESTED, the other nine are refused (`INVALID_TRANSITION`, as a request while one is
+/// open), and the database holds one channel in play per chat (a unique index makes two
+/// impossible).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_remote_assist_requests_open_one() {
+    let app = TestApp::spawn_with(&[("TAXDESK_CALENDAR", "always")]).await;
+    let agent = app.user("staff", "s1");
+    online(&agent, 10).await;
+    for round in 0..5 {
+        let tp = app.user("taxpayer", &format!("tp{round}"));
+        let id = open(&tp).await["id"].as_str().unwrap().to_string();
+        send(&tp, &id, "TEXT", "转人工", None).await.ok();
+        let racers: Vec<_> = (0..10)
+            .map(|_| {
+                let (tp, id) = (tp.clone(), id.clone());
+                tokio::spawn(async move {
+                    tp.gql(
+                        "mutation($id: ID!) { requestRemoteAssist(sessionId: $id) { id status } }",
+                        json!({"id": id}),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut opened = vec![];
+        let mut refused = 0;
+        for r in racers {
+            let r = r.await.unwrap();
+            match r.code() {
+                None => opened.push(r.ok()["requestRemoteAssist"]["id"].clone()),
+                Some("INVALID_TRANSITION") => refused += 1,
+                other => panic!("round {round}: unexpected {other:?}: {:?}", r.0),
+            }
+        }
+        assert_eq!((opened.len(), refused), (1, 9), "round {round}");
+        let in_play = format!(
+            "SELECT id FROM chat_channels WHERE session_id = '{id}' AND status IN ('REQUESTED', 'ACTIVE')"
+        );
+        assert_eq!(app.count(&in_play).await, 1, "round {round}");
+        assert_eq!(
+            app.count(&format!("SELECT id FROM chat_channel_history WHERE channel_id IN (SELECT id FROM chat_channels WHERE session_id = '{id}')"))
+                .await,
+            1,
+            "round {round}: one history row"
+        );
+    }
+}

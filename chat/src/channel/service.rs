@@ -112,6 +112,13 @@ fn media_of(e: &ChannelEvent) -> Option<String> {
     }
 }
 
+fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 const FINAL: [&str; 5] = ["ENDED", "DECLINED", "CANCELLED", "EXPIRED", "REJECTED"];
 
 /// The session's channels not yet in a final status, newest first.
@@ -253,10 +260,17 @@ impl Chat {
                     updated_at: now,
                     ended_at: None,
                 };
-                channel::Entity::insert(c.clone().into_active_model())
+                let inserted = channel::Entity::insert(c.clone().into_active_model())
                     .exec_without_returning(&txn)
-                    .await?;
-                c
+                    .await;
+                match inserted {
+                    Ok(_) => c,
+                    Err(e) if is_unique_violation(&e) => {
+                        txn.rollback().await?;
+                        return Err(self.lost_opening_race(&policy, s, actor, &event).await);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Some(r) => {
                 let final_now = FINAL.contains(&out.to.as_str());
@@ -340,6 +354,30 @@ impl Chat {
             kind,
         });
         Ok(after)
+    }
+
+    /// Another request or invitation of the same kind was opened in the session between our
+    /// check and our insert (the database keeps one in play): decided again against it, the
+    /// event gets the refusal it would have had in turn ("already requested"), nothing written.
+    async fn lost_opening_race(
+        &self,
+        policy: &call::Policy,
+        s: &session::Model,
+        actor: &Actor,
+        event: &ChannelEvent,
+    ) -> Error {
+        tracing::info!(session.id = %s.id, event = %event.name(), "lost a race to open a channel");
+        let winner = match self.open_channel(&s.id, event.kind()).await {
+            Ok(w) => w,
+            Err(e) => return e,
+        };
+        match decide(policy, winner.as_ref(), s, actor, event, self.wf.now()) {
+            Err(refusal) => refusal.into(),
+            Ok(_) => Error::Conflict {
+                what: "chat session",
+                id: s.id.clone(),
+            },
+        }
     }
 
     /// `sendSignal`: relays an OFFER, ANSWER or ICE payload to the other participant while
