@@ -684,3 +684,48 @@ async fn what_is_left_is_checked() {
     );
     assert_eq!(app.count("SELECT id FROM leave_messages").await, 1);
 }
+
+/// A message naming 170,000 attachments (2 MB) is refused from its list alone, before any
+/// transaction opens: the database stays answering throughout (`/healthz`, a taxpayer's
+/// list) and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_huge_attachment_list_is_refused_without_holding_the_database() {
+    let app = TestApp::spawn().await;
+    let tp = app.user("taxpayer", "tp1");
+    let ids: Vec<String> = (0..170_000).map(|i| format!("a{i}")).collect();
+    let big = {
+        let tp = tp.clone();
+        tokio::spawn(async move {
+            leave(
+                &tp,
+                json!({"category": "其他", "content": "问题", "attachmentIds": ids}),
+            )
+            .await
+        })
+    };
+    let reader = app.user("taxpayer", "tp2");
+    let mut checks = 0;
+    while !big.is_finished() {
+        let health = app
+            .http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .expect("healthz answers");
+        assert_eq!(health.status(), 200, "the database answers while it runs");
+        reader
+            .gql("{ myLeaveMessages { totalCount } }", json!({}))
+            .await
+            .ok();
+        checks += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = big.await.expect("the request ends");
+    assert_eq!(refused.code(), Some("INVALID_INPUT"), "{:?}", refused.0);
+    assert_eq!(
+        refused.0["errors"][0]["extensions"]["field"],
+        "attachmentIds"
+    );
+    assert!(checks > 0);
+    assert_eq!(app.count("SELECT id FROM leave_messages").await, 0);
+}

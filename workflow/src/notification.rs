@@ -131,7 +131,14 @@ impl Workflow {
             .exec(&self.db)
             .await?;
         let mut rows = mine().all(&self.db).await?;
-        rows.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
+        // In the order asked for; a map, as a search per row is quadratic in a long list.
+        let place: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(n, id)| (id.as_str(), n))
+            .collect();
+        rows.sort_by_key(|r| place.get(r.id.as_str()).copied());
         Ok(rows)
     }
 

@@ -12,6 +12,7 @@
 //! same instant: both work orders are made, one is recorded, and the other caller is told
 //! `INVALID_TRANSITION`; its work order still cites the message.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -158,45 +159,49 @@ async fn count(db: &impl ConnectionTrait, q: &sea_orm::sea_query::SelectStatemen
     })
 }
 
-/// The attachment ids, trimmed and without repeats, each an upload of `owner`. Attachments
-/// belong to the chat crate, which this one cannot name; their table is read directly.
-async fn check_attachments(
-    db: &impl ConnectionTrait,
-    owner: &str,
-    ids: Vec<String>,
-) -> Result<Vec<String>> {
+/// The attachment ids, trimmed and without repeats, in their order; checked before any
+/// transaction opens, in one pass that stops at the first id too many, so a huge list costs
+/// no more than a few ids.
+pub fn distinct_attachment_ids(ids: &[String]) -> Result<Vec<String>> {
     let field = "attachmentIds";
+    let mut seen: HashSet<String> = HashSet::new();
     let mut out: Vec<String> = Vec::new();
-    for id in &ids {
+    for id in ids {
         let id = check::text(field, id, 1, 64)?;
-        if !out.contains(&id) {
+        if seen.insert(id.clone()) {
+            if out.len() == MAX_ATTACHMENTS {
+                return Err(Error::input(
+                    field,
+                    format!("最多可附 {MAX_ATTACHMENTS} 个附件"),
+                    format!("at most {MAX_ATTACHMENTS} attachments"),
+                ));
+            }
             out.push(id);
         }
     }
-    if out.len() > MAX_ATTACHMENTS {
-        return Err(Error::input(
-            field,
-            format!("最多可附 {MAX_ATTACHMENTS} 个附件（现为 {}）", out.len()),
-            format!("at most {MAX_ATTACHMENTS} attachments (got {})", out.len()),
-        ));
-    }
-    if out.is_empty() {
-        return Ok(out);
+    Ok(out)
+}
+
+/// Each attachment must be an upload of `owner`. Attachments belong to the chat crate,
+/// which this one cannot name; their table is read directly.
+async fn check_attachments(db: &impl ConnectionTrait, owner: &str, ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
     }
     let q = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), "n")
         .from("attachments")
-        .and_where(Expr::col("id").is_in(out.clone()))
+        .and_where(Expr::col("id").is_in(ids.iter().cloned()))
         .and_where(Expr::col("uploader_id").eq(owner))
         .to_owned();
-    if count(db, &q).await? != out.len() as i64 {
+    if count(db, &q).await? != ids.len() as i64 {
         return Err(Error::input(
-            field,
+            "attachmentIds",
             "附件不存在或不是您本人上传的，请重新上传",
             "an attachment does not exist or was not uploaded by you; upload it again",
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The chat a message comes from must be the taxpayer's own.
@@ -257,11 +262,12 @@ impl LeaveMessages<'_> {
         let contact = check::optional_text("contact", input.contact.as_deref(), MAX_CONTACT)?;
         let source_session_id =
             check::optional_text("sourceSessionId", input.source_session_id.as_deref(), 64)?;
+        let attachments = distinct_attachment_ids(&input.attachment_ids)?;
 
         let now = wf.now();
         let txn = wf.db.begin().await?;
         crate::users::ensure_taxpayer(&txn, &owner, now).await?;
-        let attachments = check_attachments(&txn, &owner, input.attachment_ids).await?;
+        check_attachments(&txn, &owner, &attachments).await?;
         if let Some(s) = &source_session_id {
             check_session(&txn, &owner, s).await?;
         }
@@ -660,4 +666,38 @@ async fn write_effects(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_ATTACHMENTS, distinct_attachment_ids};
+    use crate::error::Error;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn attachment_ids_are_trimmed_kept_in_order_and_without_repeats() {
+        let out = distinct_attachment_ids(&ids(&[" b ", "a", "b", "a"])).unwrap();
+        assert_eq!(out, ids(&["b", "a"]));
+        let many_repeats = vec!["a".to_string(); 170_000];
+        assert_eq!(distinct_attachment_ids(&many_repeats).unwrap(), ids(&["a"]));
+    }
+
+    #[test]
+    fn the_first_id_too_many_ends_the_check() {
+        // The sixth distinct id is refused before the (invalid) ids after it are looked at.
+        let mut list: Vec<String> = (0..=MAX_ATTACHMENTS).map(|i| format!("f{i}")).collect();
+        list.extend(std::iter::repeat_n(String::new(), 170_000));
+        match distinct_attachment_ids(&list) {
+            Err(Error::InvalidInput(i)) => {
+                assert_eq!(i.field, "attachmentIds");
+                assert!(i.en.starts_with("at most"), "{}", i.en);
+            }
+            other => panic!("{other:?}"),
+        }
+        let empty = distinct_attachment_ids(&ids(&["f0", " "]));
+        assert!(matches!(empty, Err(Error::InvalidInput(_))));
+    }
 }
