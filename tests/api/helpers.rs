@@ -87,6 +87,20 @@ impl TestApp {
         vars.insert("TAXDESK_BIND".into(), "127.0.0.1:0".into());
         vars.insert("TAXDESK_DATA_DIR".into(), dir.0.display().to_string());
         vars.insert("TAXDESK_JWT_SECRET".into(), SECRET.into());
+        // Tests never download the embedding model: CI hands the cached one in through
+        // TAXDESK_KB_MODEL (its FAQ vectors cached once for every test), else lexical only.
+        vars.entry("TAXDESK_KB_MODEL_URL".into())
+            .or_insert_with(|| "off".into());
+        if let Some(model) = std::env::var("TAXDESK_KB_MODEL")
+            .ok()
+            .filter(|m| !m.is_empty())
+        {
+            vars.entry("TAXDESK_KB_MODEL".into()).or_insert(model);
+            vars.entry("TAXDESK_KB_VECTORS".into()).or_insert_with(|| {
+                let shared = std::env::temp_dir().join("taxdesk-test-kb-vectors.bin");
+                shared.display().to_string()
+            });
+        }
         let config = Config::from_sources(&vars).expect("test config");
         let started_with = vars.clone();
         let keys = Keys::from_config(&config).expect("keys");
@@ -144,6 +158,33 @@ impl TestApp {
                 return c;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `/healthz` as JSON.
+    pub async fn health(&self) -> Value {
+        self.http
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await
+            .expect("healthz answers")
+            .json()
+            .await
+            .expect("healthz is JSON")
+    }
+
+    /// Polls `/healthz` until `semanticSearch` is `want` (or `timeout` passes); the last value.
+    pub async fn wait_semantic_search(&self, want: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let now = self.health().await["semanticSearch"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if now == want || std::time::Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -18,6 +18,7 @@ mod leave_messages;
 mod notifications;
 mod scale_out;
 mod scheduler;
+mod semantic;
 mod slots;
 mod smtp;
 mod transport;

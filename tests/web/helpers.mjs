@@ -47,6 +47,8 @@ export async function startServer(extraEnv = {}) {
     TAXDESK_DATA_DIR: dir,
     DATABASE_URL: `sqlite://${dir}/taxdesk.db`,
     TAXDESK_CALENDAR: 'always',
+    // No model download per test server: lexical search only.
+    TAXDESK_KB_MODEL_URL: 'off',
     RUST_LOG: env.RUST_LOG || 'warn',
   }, extraEnv);
   const log = createWriteStream(join(dir, 'serve.log'));

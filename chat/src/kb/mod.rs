@@ -14,6 +14,7 @@
 //! let bot = KbBot::new(index);
 //! ```
 
+pub mod embed;
 mod eval;
 mod index;
 pub mod synonyms;
