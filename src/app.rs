@@ -53,6 +53,7 @@ pub fn workflow_config(c: &Config) -> anyhow::Result<WorkflowConfig> {
             cancel_cutoff: chrono(c.cancel_cutoff),
             no_show_grace: chrono(c.no_show_grace),
         },
+        follow_role_changes: c.follow_role_changes,
     })
 }
 

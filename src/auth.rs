@@ -13,7 +13,7 @@ use taxdesk_workflow::users::Claims;
 use crate::config::Config;
 
 /// The token's payload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TokenClaims {
     pub sub: String,
     /// `taxpayer`, `staff` or `admin`.
@@ -26,8 +26,87 @@ pub struct TokenClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub exp: u64,
-    #[serde(default)]
-    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not valid before (checked, with the same leeway as `exp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Filled in by [`Keys::mint`] from `TAXDESK_JWT_ISSUER` when left empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// A string or a list (RFC 7519); filled in by [`Keys::mint`] from
+    /// `TAXDESK_JWT_AUDIENCE` when left empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
+}
+
+/// Shortest HS256 secret accepted: 32 bytes, the size of the hash (RFC 7518, 3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 30;
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Why a token is refused, in both languages. Never the library's own text: it names
+/// internals (claim parsing, base64, key types) that help an attacker more than a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub zh: String,
+    pub en: String,
+}
+
+fn refused(zh: &str, en: &str) -> Refused {
+    Refused {
+        zh: zh.into(),
+        en: en.into(),
+    }
+}
+
+fn refusal_of(e: &jsonwebtoken::errors::Error) -> Refused {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => refused(
+            "登录已过期，请重新登录",
+            "the token has expired; sign in again",
+        ),
+        ErrorKind::ImmatureSignature => refused(
+            "登录凭证尚未生效（nbf）",
+            "the token is not valid yet (nbf)",
+        ),
+        ErrorKind::InvalidIssuer => refused(
+            "登录凭证的签发方（iss）不被接受",
+            "the token's issuer (iss) is not accepted",
+        ),
+        ErrorKind::InvalidAudience => refused(
+            "登录凭证的受众（aud）不是本服务",
+            "the token's audience (aud) is not this service",
+        ),
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "exp" => refused("登录凭证缺少有效期（exp）", "the token has no expiry (exp)"),
+            "sub" => refused(
+                "登录凭证缺少用户标识（sub）",
+                "the token has no subject (sub)",
+            ),
+            "iss" => refused("登录凭证缺少签发方（iss）", "the token has no issuer (iss)"),
+            "aud" => refused("登录凭证缺少受众（aud）", "the token has no audience (aud)"),
+            _ => refused("登录凭证缺少必需的声明", "the token lacks a required claim"),
+        },
+        ErrorKind::InvalidSignature => {
+            refused("登录凭证签名无效", "the token's signature does not verify")
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => refused(
+            "登录凭证的签名算法不被接受",
+            "the token's signing algorithm is not accepted",
+        ),
+        _ => refused("登录凭证格式无效", "the token is malformed"),
+    }
 }
 
 /// Keys for verifying (and, with a secret or private key, signing) tokens.
@@ -38,6 +117,9 @@ pub struct Keys {
     /// No key was configured: the secret is the one created in the data dir, so anyone
     /// may mint a token (the `/login` page). Never true with a configured key.
     development: bool,
+    issuer: Option<String>,
+    audience: Option<String>,
+    max_ttl_secs: u64,
 }
 
 /// A PEM given inline, or the path of a file holding it.
@@ -55,7 +137,9 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     if let Ok(s) = std::fs::read_to_string(&path)
         && !s.trim().is_empty()
     {
-        return Ok(s.trim().to_string());
+        let secret = s.trim().to_string();
+        check_secret_length(&secret, &path.display().to_string())?;
+        return Ok(secret);
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -72,8 +156,27 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+/// A short HS256 secret can be guessed offline from one token; an empty one lets anyone
+/// sign anything.
+fn check_secret_length(secret: &str, origin: &str) -> anyhow::Result<()> {
+    let n = secret.len();
+    if n < MIN_SECRET_BYTES {
+        bail!(
+            "the JWT secret from {origin} is {n} bytes long; at least {MIN_SECRET_BYTES} are \
+             needed (e.g. `openssl rand -hex 32`)"
+        );
+    }
+    Ok(())
+}
+
 impl Keys {
     pub fn from_config(c: &Config) -> anyhow::Result<Keys> {
+        let checks = |k: Keys| Keys {
+            issuer: c.jwt_issuer.clone(),
+            audience: c.jwt_audience.clone(),
+            max_ttl_secs: c.jwt_max_ttl.as_secs().max(1),
+            ..k
+        };
         if let Some(public) = &c.jwt_public_key {
             let decoding = DecodingKey::from_rsa_pem(&pem(public)?)
                 .context("TAXDESK_JWT_PUBLIC_KEY is not an RSA public key in PEM")?;
@@ -84,23 +187,37 @@ impl Keys {
                 ),
                 None => None,
             };
-            return Ok(Keys {
+            return Ok(checks(Keys {
                 decoding,
                 encoding,
                 algorithm: Algorithm::RS256,
                 development: false,
-            });
+                issuer: None,
+                audience: None,
+                max_ttl_secs: 0,
+            }));
         }
         let (secret, development) = match &c.jwt_secret {
-            Some(s) => (s.clone(), false),
+            Some(s) => {
+                check_secret_length(s, "TAXDESK_JWT_SECRET (or jwt_secret in the file)")?;
+                (s.clone(), false)
+            }
             None => (dev_secret(&c.data_dir)?, true),
         };
-        Ok(Keys {
+        Ok(checks(Keys {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: Some(EncodingKey::from_secret(secret.as_bytes())),
             algorithm: Algorithm::HS256,
             development,
-        })
+            issuer: None,
+            audience: None,
+            max_ttl_secs: 0,
+        }))
+    }
+
+    /// The longest lifetime a token may have (`TAXDESK_JWT_MAX_TTL`).
+    pub fn max_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_ttl_secs)
     }
 
     /// Whether tokens are signed with the generated development secret (no key configured).
@@ -108,50 +225,93 @@ impl Keys {
         self.development
     }
 
+    /// Signs `claims`, adding the configured issuer and audience when they are not given,
+    /// so a minted token passes [`Keys::verify`].
     pub fn mint(&self, claims: &TokenClaims) -> anyhow::Result<String> {
         let Some(key) = &self.encoding else {
             bail!("tokens are RS256: set TAXDESK_JWT_PRIVATE_KEY to mint development tokens");
         };
-        Ok(encode(&Header::new(self.algorithm), claims, key)?)
+        let mut claims = claims.clone();
+        if claims.iss.is_none() {
+            claims.iss = self.issuer.clone();
+        }
+        if claims.aud.is_none() {
+            claims.aud = self.audience.clone().map(serde_json::Value::String);
+        }
+        Ok(encode(&Header::new(self.algorithm), &claims, key)?)
     }
 
-    /// Verifies signature and expiry and turns the claims into the user they describe.
-    pub fn verify(&self, token: &str) -> Result<Claims, (String, String)> {
+    /// Verifies signature, `exp`, `nbf`, the configured issuer and audience and the longest
+    /// lifetime, and turns the claims into the user they describe.
+    pub fn verify(&self, token: &str) -> Result<Claims, Refused> {
+        self.verify_at(token, now_secs()).map(|(claims, _)| claims)
+    }
+
+    /// [`Keys::verify`], also giving the token's `exp` (a WebSocket closes then).
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Claims, u64), Refused> {
+        self.verify_at(token, now_secs())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<(Claims, u64), Refused> {
         let mut v = Validation::new(self.algorithm);
-        v.leeway = 30;
-        v.set_required_spec_claims(&["exp", "sub"]);
-        let data = decode::<TokenClaims>(token, &self.decoding, &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => (
-                    "登录已过期，请重新登录".to_string(),
-                    "the token has expired; sign in again".to_string(),
-                ),
-                _ => (
-                    "登录凭证无效".to_string(),
-                    format!("the token is not valid ({e})"),
-                ),
-            }
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(iss) = &self.issuer {
+            v.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        if let Some(aud) = &self.audience {
+            v.set_audience(&[aud]);
+            required.push("aud");
+        }
+        v.set_required_spec_claims(&required);
+        // Read as JSON first, so that the spec claims are validated (a missing `exp` is named)
+        // before our own shape is required of them.
+        let data = decode::<serde_json::Value>(token, &self.decoding, &v).map_err(|e| {
+            tracing::debug!(error = %e, "token refused");
+            refusal_of(&e)
         })?;
-        let c = data.claims;
+        let claims: TokenClaims = serde_json::from_value(data.claims).map_err(|e| {
+            tracing::debug!(error = %e, "token claims refused");
+            refused("登录凭证的声明格式无效", "the token's claims are malformed")
+        })?;
+        if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) {
+            return Err(refused(
+                "登录凭证的签发时间（iat）在未来",
+                "the token's issue time (iat) is in the future",
+            ));
+        }
+        let lifetime = claims.exp.saturating_sub(claims.iat.unwrap_or(now));
+        if lifetime > self.max_ttl_secs + LEEWAY_SECS {
+            return Err(Refused {
+                zh: format!("登录凭证有效期过长（最长 {} 秒）", self.max_ttl_secs),
+                en: format!(
+                    "the token lives longer than the {} seconds allowed",
+                    self.max_ttl_secs
+                ),
+            });
+        }
+        let c = claims;
         let role = match c.role.to_ascii_lowercase().as_str() {
             "taxpayer" => Role::Taxpayer,
             "staff" => Role::Staff,
             "admin" => Role::Admin,
-            other => {
-                return Err((
-                    format!("令牌中的角色无效：{other}"),
-                    format!("unknown role {other:?} in the token: taxpayer, staff or admin"),
+            _ => {
+                return Err(refused(
+                    "令牌中的角色无效（须为 taxpayer、staff 或 admin）",
+                    "the token's role must be taxpayer, staff or admin",
                 ));
             }
         };
         if c.sub.is_empty() || c.sub.len() > 64 {
-            return Err((
-                "令牌中的用户标识无效".into(),
-                "the token's subject must be 1–64 characters".into(),
+            return Err(refused(
+                "令牌中的用户标识无效",
+                "the token's subject must be 1–64 characters",
             ));
         }
-        Ok(Claims {
+        let exp = c.exp;
+        let claims = Claims {
             display_name: c
                 .name
                 .filter(|n| !n.trim().is_empty())
@@ -161,7 +321,8 @@ impl Keys {
             role,
             taxpayer_id: c.taxpayer_id,
             email: c.email,
-        })
+        };
+        Ok((claims, exp))
     }
 }
 
@@ -175,28 +336,46 @@ pub fn viewer_of(c: &Claims) -> Viewer {
     }
 }
 
+/// The token of an `Authorization` value (`Bearer <token>`; a bare token is accepted too).
+fn bearer(header: &str) -> &str {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .unwrap_or(header)
+        .trim()
+}
+
 /// `Bearer <token>` → the identity the schema sees; the user row is recorded on the way.
 pub async fn identify(
     keys: &Keys,
     workflow: &taxdesk_workflow::Workflow,
     header: Option<&str>,
 ) -> Identity {
+    identify_until(keys, workflow, header).await.0
+}
+
+/// [`identify`], also giving when the token expires (seconds since the epoch), for a
+/// connection that outlives one request.
+pub async fn identify_until(
+    keys: &Keys,
+    workflow: &taxdesk_workflow::Workflow,
+    header: Option<&str>,
+) -> (Identity, Option<u64>) {
     let Some(h) = header else {
-        return Identity::Anonymous;
+        return (Identity::Anonymous, None);
     };
-    let token = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))
-        .unwrap_or(h)
-        .trim();
-    match keys.verify(token) {
-        Ok(claims) => {
-            if let Err(e) = workflow.see_user(&claims).await {
+    match keys.verify_with_expiry(bearer(h)) {
+        Ok((claims, exp)) => match workflow.see_user(&claims).await {
+            Ok(()) => (Identity::User(viewer_of(&claims)), Some(exp)),
+            Err(taxdesk_workflow::Error::Refused(r)) => {
+                (Identity::Forbidden { zh: r.zh, en: r.en }, None)
+            }
+            Err(e) => {
                 // The request can still be served; the row is written on a later request.
                 tracing::warn!(user.id = %claims.id, error = %e, "could not record user");
+                (Identity::User(viewer_of(&claims)), Some(exp))
             }
-            Identity::User(viewer_of(&claims))
-        }
-        Err((zh, en)) => Identity::Rejected { zh, en },
+        },
+        Err(Refused { zh, en }) => (Identity::Rejected { zh, en }, None),
     }
 }

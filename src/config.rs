@@ -19,6 +19,17 @@ pub struct Config {
     pub jwt_public_key: Option<String>,
     /// Only for `taxdesk token` when tokens are RS256.
     pub jwt_private_key: Option<String>,
+    /// The `iss` every token must carry (`TAXDESK_JWT_ISSUER`); unset: not checked.
+    pub jwt_issuer: Option<String>,
+    /// A value the token's `aud` must hold (`TAXDESK_JWT_AUDIENCE`); unset: tokens without
+    /// `aud` only.
+    pub jwt_audience: Option<String>,
+    /// Longest lifetime a token may claim: `exp - iat`, or `exp - now` without `iat`.
+    pub jwt_max_ttl: Duration,
+    /// Whether a user row follows a role change in the identity provider's tokens
+    /// (`TAXDESK_ROLE_CHANGES=follow`); by default a known user's role is kept and a token
+    /// claiming another one is refused.
+    pub follow_role_changes: bool,
     pub smtp_url: Option<String>,
     pub calendar: Option<String>,
     pub booking_reminders: Vec<Duration>,
@@ -77,6 +88,10 @@ struct File {
     jwt_secret: Option<String>,
     jwt_public_key: Option<String>,
     jwt_private_key: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    jwt_max_ttl: Option<String>,
+    role_changes: Option<String>,
     smtp_url: Option<String>,
     calendar: Option<String>,
     booking_reminders: Option<String>,
@@ -203,6 +218,15 @@ impl Config {
             Some(other) => bail!("TAXDESK_SCHEDULER={other}: use on or off"),
             None => file.scheduler.unwrap_or(true),
         };
+        let follow_role_changes = match pick("TAXDESK_ROLE_CHANGES", file.role_changes).as_deref() {
+            None | Some("refuse") => false,
+            Some("follow") => true,
+            Some(other) => bail!("TAXDESK_ROLE_CHANGES={other}: use refuse or follow"),
+        };
+        let jwt_max_ttl = dur("TAXDESK_JWT_MAX_TTL", file.jwt_max_ttl, "24h")?;
+        if jwt_max_ttl.is_zero() {
+            bail!("TAXDESK_JWT_MAX_TTL must be longer than 0s");
+        }
         let mut cron = vec![
             ("jobs.prune".to_string(), "0 30 3 * * *".to_string()),
             ("kb.hot_rank".to_string(), "0 5 * * * *".to_string()),
@@ -242,6 +266,10 @@ impl Config {
             jwt_secret: pick("TAXDESK_JWT_SECRET", file.jwt_secret),
             jwt_public_key: pick("TAXDESK_JWT_PUBLIC_KEY", file.jwt_public_key),
             jwt_private_key: pick("TAXDESK_JWT_PRIVATE_KEY", file.jwt_private_key),
+            jwt_issuer: pick("TAXDESK_JWT_ISSUER", file.jwt_issuer),
+            jwt_audience: pick("TAXDESK_JWT_AUDIENCE", file.jwt_audience),
+            jwt_max_ttl,
+            follow_role_changes,
             smtp_url: pick("TAXDESK_SMTP_URL", file.smtp_url),
             calendar: pick("TAXDESK_CALENDAR", file.calendar),
             booking_reminders: durations(&reminders)

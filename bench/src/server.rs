@@ -12,7 +12,8 @@ use taxdesk::Config;
 use taxdesk::auth::{Keys, TokenClaims};
 use tokio::sync::oneshot;
 
-const SECRET: &str = "taxdesk-bench-secret";
+/// At least 32 bytes: shorter secrets are refused at start.
+const SECRET: &str = "taxdesk-bench-secret-0123456789abcdef";
 
 pub struct BenchServer {
     pub addr: SocketAddr,
@@ -157,7 +158,8 @@ pub fn token(keys: &Keys, role: &str, sub: &str) -> anyhow::Result<String> {
         taxpayer_id: (role == "taxpayer").then(|| format!("91330000{sub}")),
         email: None,
         exp: now + 4 * 3600,
-        iat: now,
+        iat: Some(now),
+        ..TokenClaims::default()
     })
 }
 

@@ -16,6 +16,12 @@ pub enum Identity {
         zh: String,
         en: String,
     },
+    /// A valid token whose bearer may not act as it says (it claims another role than
+    /// the user's); `FORBIDDEN`.
+    Forbidden {
+        zh: String,
+        en: String,
+    },
     User(Viewer),
 }
 
@@ -52,6 +58,7 @@ pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Viewer>
     match ctx.data_opt::<Identity>() {
         Some(Identity::User(v)) => Ok(v),
         Some(Identity::Rejected { zh, en }) => Err(coded(Code::Unauthenticated, zh, en)),
+        Some(Identity::Forbidden { zh, en }) => Err(coded(Code::Forbidden, zh, en)),
         _ => Err(coded(
             Code::Unauthenticated,
             "请先登录（缺少 Authorization: Bearer 令牌）",

@@ -151,6 +151,15 @@ pub async fn get(
     let viewer = match auth::identify(&s.keys, &s.workflow, credential.as_deref()).await {
         Identity::User(v) => v.actor(),
         Identity::Rejected { zh, en } => return unauthenticated(&zh, &en),
+        Identity::Forbidden { zh, en } => {
+            return reply::error(
+                StatusCode::FORBIDDEN,
+                Format::Json,
+                Code::Forbidden,
+                &zh,
+                &en,
+            );
+        }
         _ => {
             return unauthenticated(
                 "请先登录（Authorization: Bearer 令牌或 ?token= 参数）",

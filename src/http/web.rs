@@ -219,7 +219,8 @@ pub async fn login(State(s): State<AppState>, body: Bytes) -> Response {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let exp = now + LOGIN_TTL.as_secs();
+    // Never longer than the tokens the server accepts.
+    let exp = now + LOGIN_TTL.min(s.keys.max_ttl()).as_secs();
     let claims = TokenClaims {
         sub,
         role,
@@ -227,7 +228,8 @@ pub async fn login(State(s): State<AppState>, body: Bytes) -> Response {
         taxpayer_id: blank_to_none(req.taxpayer_id),
         email: blank_to_none(req.email),
         exp,
-        iat: now,
+        iat: Some(now),
+        ..TokenClaims::default()
     };
     match s.keys.mint(&claims) {
         Ok(token) => {

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use taxdesk::auth::{Keys, TokenClaims};
 use taxdesk::{Config, Running};
 
-pub const SECRET: &str = "taxdesk-test-secret";
+/// At least 32 bytes: shorter secrets are refused at start.
+pub const SECRET: &str = "taxdesk-test-secret-0123456789abcdef";
 
 pub struct TestApp {
     pub base: String,
@@ -216,9 +217,15 @@ impl TestApp {
                 taxpayer_id: (role == "taxpayer").then(|| format!("91330000{sub}")),
                 email: email.then(|| format!("{sub}@example.com")),
                 exp,
-                iat: now,
+                iat: Some(now),
+                ..TokenClaims::default()
             })
             .expect("mint")
+    }
+
+    /// The keys the server verifies with, to mint tokens with unusual claims.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     pub fn user(&self, role: &str, sub: &str) -> Client {

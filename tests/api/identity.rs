@@ -76,3 +76,76 @@ async fn without_a_valid_token_everything_is_unauthenticated() {
     assert_eq!(app.count("SELECT id FROM work_orders").await, 0);
     assert_eq!(app.count("SELECT id FROM users").await, 0);
 }
+
+#[tokio::test]
+async fn a_token_claiming_another_role_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.user("staff", "s1")
+        .gql("{ me { id } }", json!({}))
+        .await
+        .ok();
+    // A taxpayer token whose subject is the staff member's id.
+    let r = app
+        .user("taxpayer", "s1")
+        .gql("{ me { id role } }", json!({}))
+        .await;
+    assert_eq!(r.code(), Some("FORBIDDEN"), "{:?}", r.0);
+    let en = r.0["errors"][0]["extensions"]["en"].as_str().unwrap();
+    assert!(en.contains("s1 is STAFF"), "{en}");
+    let r = app
+        .user("taxpayer", "s1")
+        .gql(
+            "mutation { createWorkOrder(input: {title: \"t\", description: \"d\", category: \"其他\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("FORBIDDEN"));
+    assert_eq!(app.count("SELECT id FROM work_orders").await, 0);
+    assert_eq!(
+        app.count(
+            "SELECT id FROM users WHERE id = 's1' AND role = 'STAFF' AND display_name = 'S1'"
+        )
+        .await,
+        1
+    );
+    // Still staff to everyone, and the staff member still signs in.
+    app.user("staff", "s1")
+        .gql("{ me { id } }", json!({}))
+        .await
+        .ok();
+    // The other way round too: a staff token for a taxpayer's id.
+    app.user("taxpayer", "tp1")
+        .gql("{ me { id } }", json!({}))
+        .await
+        .ok();
+    let r = app
+        .user("admin", "tp1")
+        .gql("{ me { id } }", json!({}))
+        .await;
+    assert_eq!(r.code(), Some("FORBIDDEN"));
+    assert_eq!(
+        app.count("SELECT id FROM users WHERE id = 'tp1' AND role = 'TAXPAYER'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn roles_follow_the_identity_provider_when_configured() {
+    let app = TestApp::spawn_with(&[("TAXDESK_ROLE_CHANGES", "follow")]).await;
+    app.user("staff", "s1")
+        .gql("{ me { id } }", json!({}))
+        .await
+        .ok();
+    let me = app
+        .user("admin", "s1")
+        .gql("{ me { role } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(me["me"]["role"], "ADMIN");
+    assert_eq!(
+        app.count("SELECT id FROM users WHERE id = 's1' AND role = 'ADMIN'")
+            .await,
+        1
+    );
+}

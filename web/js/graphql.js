@@ -24,13 +24,18 @@ export function getToken() {
 export function setToken(t) {
   if (t) localStorage.setItem(TOKEN_KEY, t);
   else localStorage.removeItem(TOKEN_KEY);
-  // A new identity needs a new socket: the token is sent only at connection_init.
-  if (socket.ws) socket.ws.close(1000, 'token changed');
+  // The same user's fresh token goes to the open socket; a new identity needs a new socket.
+  if (!socket.ws) return;
+  if (t && socket.acked && sameUser(t, socket.token)) refreshSocket(t);
+  else socket.ws.close(1000, 'token changed');
 }
 
 /** The claims of the current token (unverified: only for display and routing). */
 export function tokenClaims() {
-  const t = getToken();
+  return claimsOf(getToken());
+}
+
+function claimsOf(t) {
   if (!t) return null;
   try {
     const part = t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
@@ -168,6 +173,8 @@ export function esc(s) {
 const socket = {
   ws: null,
   acked: false,
+  token: '', // the token the socket stands on (connection_init, then each refresh)
+  refreshTimer: null,
   nextId: 1,
   subs: new Map(), // id -> { query, variables, sink, active }
   retry: 0,
@@ -184,6 +191,76 @@ function send(msg) {
   if (socket.ws && socket.ws.readyState === WebSocket.OPEN) socket.ws.send(JSON.stringify(msg));
 }
 
+// ---- keeping the socket's token fresh ----------------------------------------------------
+// The server closes the socket with 4403 when its token expires. Before that the client
+// sends the same user's fresh token in a ping: {type: 'ping', payload: {Authorization}}.
+
+/** Seconds before expiry at which a fresh token is sent. */
+const REFRESH_AHEAD_S = 60;
+let renewer = null;
+
+/**
+ * Sets how a fresh token is obtained when the stored one is about to expire: `fn()`
+ * resolves a token (or null). Behind the e-tax site the embedding page may instead store a
+ * fresh token with `setToken`; on the embedded default the page signs in again at /login.
+ */
+export function onTokenRenewal(fn) {
+  renewer = fn;
+}
+
+function sameUser(a, b) {
+  const ca = claimsOf(a);
+  const cb = claimsOf(b);
+  return !!ca && !!cb && ca.sub === cb.sub && ca.role === cb.role;
+}
+
+function scheduleRefresh() {
+  clearTimeout(socket.refreshTimer);
+  const exp = claimsOf(socket.token)?.exp;
+  if (!exp) return;
+  const lifeLeft = exp * 1000 - Date.now();
+  // A short-lived token is refreshed half-way through what is left of it.
+  const ahead = Math.min(REFRESH_AHEAD_S * 1000, lifeLeft / 2);
+  socket.refreshTimer = setTimeout(renewSocketToken, Math.max(0, lifeLeft - ahead));
+}
+
+function refreshSocket(t) {
+  socket.token = t;
+  send({ type: 'ping', payload: { Authorization: `Bearer ${t}` } });
+  scheduleRefresh();
+}
+
+/** The development sign-in (only where the server marks the page): the same claims again. */
+async function devLogin() {
+  if (typeof document === 'undefined' || !document.documentElement.hasAttribute('data-dev-login')) return null;
+  const c = claimsOf(socket.token);
+  if (!c) return null;
+  const res = await fetch('/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      role: c.role, sub: c.sub, name: c.name, taxpayerId: c.taxpayer_id, email: c.email,
+    }),
+  });
+  if (!res.ok) return null;
+  return (await res.json()).token || null;
+}
+
+async function renewSocketToken() {
+  if (!socket.ws || !socket.acked) return;
+  let t = localStorage.getItem(TOKEN_KEY) || '';
+  if (!t || t === socket.token) {
+    try {
+      t = await (renewer || devLogin)();
+    } catch {
+      t = null;
+    }
+    if (t && sameUser(t, socket.token)) localStorage.setItem(TOKEN_KEY, t);
+  }
+  // Nothing fresh: the server closes the socket at expiry and subscribers hear of it.
+  if (t && t !== socket.token && sameUser(t, socket.token) && socket.acked) refreshSocket(t);
+}
+
 function startSub(id, sub) {
   send({ id, type: 'subscribe', payload: { query: sub.query, variables: sub.variables || {} } });
 }
@@ -196,6 +273,7 @@ function connect() {
   socket.acked = false;
   ws.onopen = () => {
     const t = getToken();
+    socket.token = t;
     ws.send(JSON.stringify({
       type: 'connection_init',
       payload: t ? { Authorization: `Bearer ${t}` } : {},
@@ -208,6 +286,7 @@ function connect() {
       case 'connection_ack':
         socket.acked = true;
         socket.retry = 0;
+        scheduleRefresh();
         for (const [id, sub] of socket.subs) startSub(id, sub);
         break;
       case 'ping':
@@ -242,6 +321,13 @@ function connect() {
     if (socket.ws !== ws) return;
     socket.ws = null;
     socket.acked = false;
+    clearTimeout(socket.refreshTimer);
+    // Closed for an expired token while a fresher one is stored: connect again with it.
+    const stored = localStorage.getItem(TOKEN_KEY) || '';
+    if (ev.code === 4403 && stored && stored !== socket.token && socket.subs.size > 0) {
+      socket.timer = setTimeout(connect, 0);
+      return;
+    }
     if (ev.code === 4403 || ev.code === 4401) {
       // A refused token does not get better by retrying: tell every subscriber once.
       const err = new GqlError([{ message: CODE_TEXT.UNAUTHENTICATED, extensions: { code: 'UNAUTHENTICATED' } }]);

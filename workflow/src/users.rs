@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -14,6 +14,7 @@ use sea_orm::{
 use crate::actor::Role;
 use crate::entities::user;
 use crate::error::{Error, Result};
+use crate::refusal::Refusal;
 use crate::workflow::Workflow;
 
 /// What a verified token says about its bearer.
@@ -53,16 +54,36 @@ impl Directory {
     }
 }
 
+fn role_name_zh(role: Role) -> &'static str {
+    match role {
+        Role::Taxpayer => "纳税人",
+        Role::Staff => "工作人员",
+        Role::Admin => "管理员",
+        Role::System => "系统",
+    }
+}
+
 pub fn role_of(row: &user::Model) -> Role {
     Role::from_str(&row.role).unwrap_or(Role::Taxpayer)
 }
 
 impl Workflow {
     /// Records the bearer of a verified token, writing only when something changed.
+    ///
+    /// A user keeps the role their row has: a token claiming another one (a taxpayer token
+    /// whose `sub` is a staff member's id, say) is refused with `FORBIDDEN` and logged,
+    /// unless `follow_role_changes` lets the identity provider move users between roles.
     pub async fn see_user(&self, claims: &Claims) -> Result<()> {
         if self.users.is_current(claims) {
             return Ok(());
         }
+        let follow = self.config.follow_role_changes;
+        // Following, the old role is read only to log the change (claims rarely change).
+        let before = if follow {
+            self.user(&claims.id).await?.map(|u| role_of(&u))
+        } else {
+            None
+        };
         let now = self.now();
         let row = user::ActiveModel {
             id: Set(claims.id.clone()),
@@ -83,14 +104,53 @@ impl Workflow {
         if claims.email.is_some() {
             columns.push(user::Column::Email);
         }
-        user::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(user::Column::Id)
-                    .update_columns(columns)
-                    .to_owned(),
-            )
+        let mut on_conflict = OnConflict::column(user::Column::Id)
+            .update_columns(columns)
+            .to_owned();
+        if !follow {
+            // One statement decides: the row is updated only while its role is the claimed
+            // one, so nothing is written for a token claiming another role.
+            on_conflict.action_and_where(
+                Expr::col((user::Entity, user::Column::Role)).eq(claims.role.as_ref()),
+            );
+        }
+        let written = user::Entity::insert(row)
+            .on_conflict(on_conflict)
             .exec_without_returning(&self.db)
             .await?;
+        if written == 0 {
+            let held = self.user(&claims.id).await?.map(|u| role_of(&u));
+            if let Some(held) = held.filter(|h| *h != claims.role) {
+                tracing::warn!(
+                    user.id = %claims.id,
+                    role.held = held.as_ref(),
+                    role.claimed = claims.role.as_ref(),
+                    "refused a token claiming another role than the user's"
+                );
+                return Err(Error::Refused(Refusal::forbidden(
+                    format!(
+                        "用户 {} 的角色是{}，不能以{}身份登录；如角色确已变更，请联系管理员",
+                        claims.id,
+                        role_name_zh(held),
+                        role_name_zh(claims.role)
+                    ),
+                    format!(
+                        "user {} is {} and may not sign in as {}; if the role really changed, ask an administrator",
+                        claims.id,
+                        held.as_ref(),
+                        claims.role.as_ref()
+                    ),
+                )));
+            }
+        }
+        if let Some(before) = before.filter(|b| *b != claims.role) {
+            tracing::warn!(
+                user.id = %claims.id,
+                role.before = before.as_ref(),
+                role.after = claims.role.as_ref(),
+                "user's role changed, following the identity provider (TAXDESK_ROLE_CHANGES=follow)"
+            );
+        }
         tracing::debug!(user.id = %claims.id, role = claims.role.as_ref(), "user recorded");
         self.users.remember(claims);
         Ok(())

@@ -38,6 +38,10 @@ pub struct WorkflowConfig {
     /// What taxpayers may book (预约服务类型); by default the bundled list.
     pub service_types: Vec<crate::booking::service_type::ServiceType>,
     pub booking: crate::booking::service::BookingPolicy,
+    /// Whether a known user's role follows a token that claims another one; when false
+    /// such a token is refused (`FORBIDDEN`), so one id space cannot flip staff and
+    /// taxpayers into each other.
+    pub follow_role_changes: bool,
 }
 
 impl Default for WorkflowConfig {
@@ -50,6 +54,7 @@ impl Default for WorkflowConfig {
             calendar: Calendar::bundled(),
             service_types: crate::booking::service_type::bundled(),
             booking: Default::default(),
+            follow_role_changes: false,
         }
     }
 }
