@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use taxdesk_chat::hub::relay::Relay;
 use taxdesk_chat::kb::embed::ModelSettings;
+use taxdesk_chat::session::Routing;
 use taxdesk_chat::{Chat, ChatConfig};
 use taxdesk_graphql::{Limits, build_schema};
 use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
@@ -108,6 +109,7 @@ pub struct Running {
     join: JoinHandle<std::io::Result<()>>,
     scheduler: Option<Stopper>,
     relay: Option<Relay>,
+    routing: Routing,
 }
 
 impl Running {
@@ -126,6 +128,7 @@ impl Running {
                 self.join.abort();
             }
         }
+        self.routing.stop();
         // Last: events published by requests that finished above still go out.
         if let Some(r) = self.relay.take() {
             r.stop().await;
@@ -141,6 +144,7 @@ impl Running {
             let _ = tx.send(());
         }
         self.join.abort();
+        self.routing.stop();
         if let Some(r) = self.relay.take() {
             r.abort();
         }
@@ -169,6 +173,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     chat.follow_knowledge_base(KB_FOLLOW_EVERY);
     // Lexical answers from now on; the semantic layer joins when its model and vectors are.
     chat.start_semantic_search(model_settings(&config));
+    // Each skill group's router serves its queue (sessions left queued included).
+    let routing = chat.start_routing();
     let scheduler = if config.scheduler {
         let mut s = Scheduler::new(workflow.clone(), scheduler_config(&config))?;
         s.with_chat(chat.clone());
@@ -225,5 +231,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         join,
         scheduler,
         relay,
+        routing,
     })
 }

@@ -10,6 +10,7 @@ use crate::bot::{Bot, GreetingBot};
 use crate::hub::Hub;
 use crate::kb::embed::{ModelSettings, SemanticIndex, SemanticStatus};
 use crate::kb::{KbError, KnowledgeIndex};
+use crate::session::router::Router;
 
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
@@ -56,6 +57,8 @@ pub struct Chat {
     pub(crate) kb_versions: Arc<std::sync::Mutex<std::collections::HashMap<String, i32>>>,
     /// The semantic layer beside `kb`: fed the same FAQ changes, off without a model.
     pub(crate) semantic: SemanticIndex,
+    /// The routers of the skill groups (running once [`Chat::start_routing`] is called).
+    pub(crate) router: Arc<Router>,
 }
 
 impl Chat {
@@ -69,6 +72,7 @@ impl Chat {
             kb: Arc::new(KnowledgeIndex::build(&[])?),
             kb_versions: Arc::default(),
             semantic: SemanticIndex::new(),
+            router: Arc::default(),
         })
     }
 

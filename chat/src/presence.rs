@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use strum::{AsRefStr, EnumString};
 use taxdesk_workflow::error::{Error, Result};
 use taxdesk_workflow::{Actor, Role};
 
 use crate::chat::Chat;
 use crate::entities::{agent_presence, session};
+use crate::session::router::serving;
 use crate::session::{Event, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AsRefStr, EnumString)]
@@ -27,7 +28,7 @@ pub fn groups_of(p: &agent_presence::Model) -> Vec<String> {
     serde_json::from_str(&p.skill_groups).unwrap_or_default()
 }
 
-fn serves(p: &agent_presence::Model, group: &str) -> bool {
+pub(crate) fn serves(p: &agent_presence::Model, group: &str) -> bool {
     let groups = groups_of(p);
     groups.is_empty() || groups.iter().any(|g| g == group)
 }
@@ -102,6 +103,8 @@ impl Chat {
             status: Set(status.as_ref().into()),
             skill_groups: Set(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
             max_concurrent: Set(max),
+            // Counted by the session transitions; a new row has no chats yet.
+            active_chats: ActiveValue::NotSet,
             updated_at: Set(now),
         };
         agent_presence::Entity::insert(row)
@@ -120,6 +123,8 @@ impl Chat {
         tracing::info!(agent = %actor.id, status = status.as_ref(), max, ?groups, "agent status");
         match status {
             Presence::Offline => self.requeue_all_of(&actor.id).await?,
+            // Each group's router pulls from its queue for this agent (and for everyone else
+            // who came online meanwhile, in one pass); this request does not wait for it.
             Presence::Online => {
                 let served = if groups.is_empty() {
                     self.wf.config().categories.clone()
@@ -127,7 +132,7 @@ impl Chat {
                     groups.clone()
                 };
                 for g in served {
-                    self.route(&g).await;
+                    self.wake_router(&g);
                 }
             }
             Presence::Away => {}
@@ -171,16 +176,6 @@ impl Chat {
         Ok(())
     }
 
-    async fn online_agents(&self, group: &str) -> Result<Vec<agent_presence::Model>> {
-        Ok(agent_presence::Entity::find()
-            .filter(agent_presence::Column::Status.eq(Presence::Online.as_ref()))
-            .all(self.wf.db())
-            .await?
-            .into_iter()
-            .filter(|p| serves(p, group))
-            .collect())
-    }
-
     /// Someone of the group is at work (online, or away for a moment): worth queueing for.
     pub(crate) async fn any_agent_online(&self, group: &str) -> Result<bool> {
         Ok(agent_presence::Entity::find()
@@ -188,35 +183,11 @@ impl Chat {
                 agent_presence::Column::Status
                     .is_in([Presence::Online.as_ref(), Presence::Away.as_ref()]),
             )
-            .all(self.wf.db())
+            .filter(serving(group))
+            .limit(1)
+            .one(self.wf.db())
             .await?
-            .iter()
-            .any(|p| serves(p, group)))
-    }
-
-    /// The online agent of the group with the fewest active chats, under capacity.
-    pub(crate) async fn free_agent(
-        &self,
-        group: &str,
-        except: Option<&str>,
-    ) -> Result<Option<String>> {
-        let candidates: Vec<agent_presence::Model> = self
-            .online_agents(group)
-            .await?
-            .into_iter()
-            .filter(|p| Some(p.user_id.as_str()) != except)
-            .collect();
-        // One grouped count for all of them: routing stays one query as agents come online.
-        let ids: Vec<String> = candidates.iter().map(|p| p.user_id.clone()).collect();
-        let active = self.active_counts(&ids).await?;
-        let mut best: Option<(u64, String)> = None;
-        for p in candidates {
-            let n = active.get(&p.user_id).copied().unwrap_or(0);
-            if n < p.max_concurrent.max(0) as u64 && best.as_ref().is_none_or(|(b, _)| n < *b) {
-                best = Some((n, p.user_id));
-            }
-        }
-        Ok(best.map(|(_, id)| id))
+            .is_some_and(|p| serves(&p, group)))
     }
 
     /// Whether this agent may take one more chat of the group now. An agent who is away

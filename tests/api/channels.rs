@@ -69,14 +69,7 @@ async fn active_chat(app: &TestApp) -> (Client, Client, String) {
     online(&agent, 2).await;
     let id = open(&tp).await["id"].as_str().unwrap().to_string();
     send(&tp, &id, "TEXT", "转人工", None).await.ok();
-    let s = tp
-        .gql(
-            "query($id: ID!) { chatSession(id: $id) { status } }",
-            json!({"id": id}),
-        )
-        .await
-        .ok();
-    assert_eq!(s["chatSession"]["status"], "ACTIVE");
+    crate::chat::until_status(&tp, &id, "ACTIVE").await;
     (tp, agent, id)
 }
 
@@ -291,6 +284,8 @@ async fn ten_concurrent_remote_assist_requests_open_one() {
         let tp = app.user("taxpayer", &format!("tp{round}"));
         let id = open(&tp).await["id"].as_str().unwrap().to_string();
         send(&tp, &id, "TEXT", "转人工", None).await.ok();
+        // Routing runs after the hand-over request has answered.
+        crate::chat::until_status(&tp, &id, "ACTIVE").await;
         let racers: Vec<_> = (0..10)
             .map(|_| {
                 let (tp, id) = (tp.clone(), id.clone());

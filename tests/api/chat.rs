@@ -36,6 +36,23 @@ pub async fn session(c: &Client, id: &str) -> Value {
     c.gql(&q, json!({"id": id})).await.ok()["chatSession"].clone()
 }
 
+/// The session once it has `status`: routing runs after the request that queued the
+/// session (or freed an agent) has answered.
+pub async fn until_status(c: &Client, id: &str, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = session(c, id).await;
+        if s["status"] == status {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session {id} not {status}: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn subscribe(app: &TestApp, who: (&str, &str), session: &str) -> Ws {
     let mut ws = ws_connect(app).await;
     let token = app.token(who.0, who.1);
@@ -328,8 +345,7 @@ async fn a_taxpayer_is_handed_over_served_and_rates_the_chat() {
     let twice = tp.gql("mutation($id: ID!) { rateChat(input: {sessionId: $id, resolved: true, satisfaction: 4}) { id } }", json!({"id": id})).await;
     assert_eq!(twice.code(), Some("ALREADY_RATED"));
     // The freed agent takes the next in line.
-    let s2 = session(&tp2, &id2).await;
-    assert_eq!(s2["status"], "ACTIVE");
+    until_status(&tp2, &id2, "ACTIVE").await;
     let done = session(&tp, &id).await;
     let events: Vec<&str> = done["history"]
         .as_array()

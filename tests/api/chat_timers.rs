@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::chat::{online, open, send, session};
+use crate::chat::{online, open, send, session, until_status};
 use crate::helpers::TestApp;
 
 async fn wait_status(app: &TestApp, id: &str, status: &str) -> i64 {
@@ -55,7 +55,7 @@ async fn the_idle_check_survives_the_queue_and_activity_keeps_a_chat_open() {
     let waiting = app.user("taxpayer", "tp2");
     let first = open(&busy).await["id"].as_str().unwrap().to_string();
     send(&busy, &first, "TEXT", "转人工", None).await.ok();
-    assert_eq!(session(&busy, &first).await["status"], "ACTIVE");
+    until_status(&busy, &first, "ACTIVE").await;
     let second = open(&waiting).await["id"].as_str().unwrap().to_string();
     send(&waiting, &second, "TEXT", "转人工", None).await.ok();
     assert_eq!(session(&waiting, &second).await["status"], "QUEUED");
@@ -147,7 +147,7 @@ async fn an_agent_going_offline_or_not_answering_loses_the_chat_to_the_front() {
     online(&s1, 1).await;
     let id = open(&tp).await["id"].as_str().unwrap().to_string();
     send(&tp, &id, "TEXT", "转人工", None).await.ok();
-    assert_eq!(session(&tp, &id).await["agent"]["id"], "s1");
+    assert_eq!(until_status(&tp, &id, "ACTIVE").await["agent"]["id"], "s1");
     send(&s1, &id, "TEXT", "您好", None).await.ok();
     // Someone else queues meanwhile.
     s2.gql(
@@ -175,7 +175,7 @@ async fn an_agent_going_offline_or_not_answering_loses_the_chat_to_the_front() {
     // s2 comes online and takes tp1, but does not answer: it goes to the front again and
     // s2 is set away.
     online(&s2, 1).await;
-    assert_eq!(session(&tp, &id).await["agent"]["id"], "s2");
+    assert_eq!(until_status(&tp, &id, "ACTIVE").await["agent"]["id"], "s2");
     assert_eq!(app.wait_for_count(&format!("SELECT id FROM chat_session_history WHERE session_id = '{id}' AND event = 'REQUEUE'"), 2, Duration::from_secs(6)).await, 2);
     let s = session(&tp, &id).await;
     assert_eq!(s["status"], "QUEUED");

@@ -8,6 +8,7 @@ mod hours;
 
 mod attachments;
 mod bookings;
+mod burst;
 mod channels;
 mod chat;
 mod chat_timers;

@@ -421,12 +421,12 @@ async fn agents_on_two_instances_racing_for_one_queue_never_exceed_their_capacit
     for t in going_online {
         t.await.expect("request task");
     }
+    // Routing runs after the requests have answered.
     for agent in ["s1", "s2"] {
-        assert_eq!(
-            active_ids(&app, agent).await.len(),
-            1,
-            "{agent} after routing"
-        );
+        wait_until(&format!("{agent} routed a chat"), || async {
+            active_ids(&app, agent).await.len() == 1
+        })
+        .await;
     }
     assert_eq!(
         app.count("SELECT id FROM chat_session_history WHERE event = 'ASSIGN'")

@@ -10,6 +10,9 @@ pub struct Model {
     /// JSON list of skill groups; empty means every group.
     pub skill_groups: String,
     pub max_concurrent: i32,
+    /// ACTIVE chats of the agent, kept in step by every session transition (routing finds
+    /// free agents by it; an assignment re-counts under the row lock).
+    pub active_chats: i32,
     pub updated_at: DateTimeUtc,
 }
 

@@ -85,11 +85,24 @@ pub struct AgentEvent {
     pub kind: AgentEventKind,
 }
 
+/// A group's queue in serving order: each waiting taxpayer's place is their index + 1. One
+/// value per routing pass instead of one event per waiting session, so a queue of thousands
+/// crosses to the other instances as one message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueSnapshot {
+    pub skill_group: String,
+    /// (session id, taxpayer id), first in line first.
+    pub waiting: Vec<(String, String)>,
+    /// Expected seconds per place ahead (from the group's recent waits).
+    pub wait_per_place: i64,
+}
+
 /// What this instance published, on its way to the other instances.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Chat(Arc<ChatEvent>),
     Agent(Arc<AgentEvent>),
+    Queue(Arc<QueueSnapshot>),
 }
 
 /// Events a slow subscriber may fall behind by before it lags (and catches up from the
@@ -146,6 +159,38 @@ impl Hub {
             let _ = outlet.send(Outbound::Agent(e.clone()));
         }
         self.deliver_agent(e);
+    }
+
+    /// Every waiting taxpayer of the group their place, and every agent the queue's length.
+    pub fn publish_queue(&self, q: QueueSnapshot) {
+        let q = Arc::new(q);
+        if let Some(outlet) = self.inner.outlet.get() {
+            let _ = outlet.send(Outbound::Queue(q.clone()));
+        }
+        self.deliver_queue(&q);
+    }
+
+    /// A queue snapshot to this instance's subscribers: a `QueuePosition` to each waiting
+    /// session (only sessions with a subscriber here cost more than a map lookup).
+    pub fn deliver_queue(&self, q: &QueueSnapshot) {
+        for (i, (session_id, taxpayer_id)) in q.waiting.iter().enumerate() {
+            let position = i as i64 + 1;
+            self.deliver(Arc::new(ChatEvent {
+                session_id: session_id.clone(),
+                audience: vec![taxpayer_id.clone()],
+                kind: ChatEventKind::QueuePosition {
+                    position,
+                    estimated_wait_seconds: position * q.wait_per_place,
+                },
+            }));
+        }
+        self.deliver_agent(Arc::new(AgentEvent {
+            agent_id: None,
+            kind: AgentEventKind::QueueLength {
+                skill_group: q.skill_group.clone(),
+                length: q.waiting.len() as i64,
+            },
+        }));
     }
 
     /// To this instance's subscribers only (an event from another instance).

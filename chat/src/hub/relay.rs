@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::{AgentEvent, ChatEvent, Hub, Outbound};
+use super::{AgentEvent, ChatEvent, Hub, Outbound, QueueSnapshot};
 use crate::chat::Chat;
 
 /// The NOTIFY channel of realtime events.
@@ -72,6 +72,8 @@ struct Envelope {
 enum Body {
     Chat(Box<ChatEvent>),
     Agent(AgentEvent),
+    /// A group's queue after a routing pass.
+    Queue(QueueSnapshot),
     /// A committed notification, by id.
     Notification {
         id: String,
@@ -80,6 +82,16 @@ enum Body {
     Stored {
         id: String,
     },
+}
+
+impl From<Outbound> for Body {
+    fn from(e: Outbound) -> Body {
+        match e {
+            Outbound::Chat(e) => Body::Chat(Box::new(Arc::unwrap_or_clone(e))),
+            Outbound::Agent(e) => Body::Agent(Arc::unwrap_or_clone(e)),
+            Outbound::Queue(q) => Body::Queue(Arc::unwrap_or_clone(q)),
+        }
+    }
 }
 
 /// The running relay of one instance.
@@ -157,8 +169,7 @@ impl Sender {
             let body = tokio::select! {
                 biased;
                 e = events.recv() => match e {
-                    Some(Outbound::Chat(e)) => Body::Chat(Box::new(Arc::unwrap_or_clone(e))),
-                    Some(Outbound::Agent(e)) => Body::Agent(Arc::unwrap_or_clone(e)),
+                    Some(e) => Body::from(e),
                     None => break,
                 },
                 n = notes.recv() => match n {
@@ -168,11 +179,7 @@ impl Sender {
                 _ = stop.changed() => {
                     // Flush what was published before the stop, then end.
                     while let Ok(e) = events.try_recv() {
-                        let body = match e {
-                            Outbound::Chat(e) => Body::Chat(Box::new(Arc::unwrap_or_clone(e))),
-                            Outbound::Agent(e) => Body::Agent(Arc::unwrap_or_clone(e)),
-                        };
-                        self.send_logged(body).await;
+                        self.send_logged(Body::from(e)).await;
                     }
                     break;
                 }
@@ -339,6 +346,7 @@ impl Listener {
         match envelope.body {
             Body::Chat(e) => self.hub.deliver(Arc::new(*e)),
             Body::Agent(e) => self.hub.deliver_agent(Arc::new(e)),
+            Body::Queue(q) => self.hub.deliver_queue(&q),
             Body::Notification { id } => {
                 if let Some(n) = notification::Entity::find_by_id(id)
                     .one(self.wf.db())

@@ -2,6 +2,8 @@
 
 pub mod machine;
 mod queue;
+pub(crate) mod router;
 pub mod service;
 
 pub use machine::{Decision, Effect, Event, EventKind, Snapshot, Status, TransferTarget};
+pub use router::Routing;

@@ -1,6 +1,7 @@
 //! The hand-over queue: FIFO per skill group with priority (booked and re-queued sessions
-//! first), positions and expected waits pushed to the waiting taxpayers, and routing to the
-//! online agent of the group with the fewest chats under their `maxConcurrent`.
+//! first), places and expected waits, agents picking and transferring chats. Routing (the
+//! queue's head to the online agent of the group with the fewest chats under their
+//! `maxConcurrent`) is the group's router's, in `router.rs`.
 //!
 //! Capacity holds across instances: whatever asks, an assignment re-checks the agent's room
 //! inside its own transaction, after locking the agent's presence row (`FOR UPDATE` on
@@ -10,17 +11,17 @@
 
 use chrono::Duration;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use taxdesk_workflow::Actor;
 use taxdesk_workflow::error::Result;
-use taxdesk_workflow::{Actor, Error};
 
 use super::TransferTarget;
 use super::machine::{Event, Status};
+use super::router::serving_order;
 use crate::chat::Chat;
 use crate::entities::{agent_presence, session};
-use crate::hub::{AgentEvent, AgentEventKind, ChatEvent, ChatEventKind};
 use crate::presence::may_take;
 
 /// Used when a group has no recent hand-overs to learn from.
@@ -34,23 +35,40 @@ impl Chat {
         if let Some(g) = group {
             q = q.filter(session::Column::SkillGroup.eq(g));
         }
-        Ok(q.order_by_desc(session::Column::QueuePriority)
-            .order_by_asc(session::Column::QueuedAt)
-            .order_by_asc(session::Column::Id)
-            .all(self.wf.db())
-            .await?)
+        Ok(serving_order(q).all(self.wf.db()).await?)
     }
 
-    /// 1-based place of a queued session, and the expected wait in seconds.
+    /// 1-based place of a queued session, and the expected wait in seconds: the sessions
+    /// ahead of it are counted in the serving-order index, not read.
     pub async fn queue_place(&self, s: &session::Model) -> Result<Option<(i64, i64)>> {
         if s.status != Status::Queued.as_ref() {
             return Ok(None);
         }
-        let queue = self.queue(Some(&s.skill_group)).await?;
-        let Some(i) = queue.iter().position(|q| q.id == s.id) else {
+        let Some(queued_at) = s.queued_at else {
             return Ok(None);
         };
-        let place = i as i64 + 1;
+        let waited_longer = Condition::any()
+            .add(session::Column::QueuedAt.lt(queued_at))
+            .add(
+                Condition::all()
+                    .add(session::Column::QueuedAt.eq(queued_at))
+                    .add(session::Column::Id.lt(s.id.as_str())),
+            );
+        let ahead = session::Entity::find()
+            .filter(session::Column::Status.eq(Status::Queued.as_ref()))
+            .filter(session::Column::SkillGroup.eq(s.skill_group.as_str()))
+            .filter(
+                Condition::any()
+                    .add(session::Column::QueuePriority.gt(s.queue_priority))
+                    .add(
+                        Condition::all()
+                            .add(session::Column::QueuePriority.eq(s.queue_priority))
+                            .add(waited_longer),
+                    ),
+            )
+            .count(self.wf.db())
+            .await?;
+        let place = ahead as i64 + 1;
         Ok(Some((
             place,
             place * self.wait_per_place(&s.skill_group).await?,
@@ -58,18 +76,29 @@ impl Chat {
     }
 
     /// The average time from queued to assigned of the group's last 20 hand-overs.
-    async fn wait_per_place(&self, group: &str) -> Result<i64> {
-        let recent = session::Entity::find()
+    pub(crate) async fn wait_per_place(&self, group: &str) -> Result<i64> {
+        type Stamp = Option<chrono::DateTime<chrono::Utc>>;
+        let recent: Vec<(Stamp, Stamp)> = session::Entity::find()
+            .select_only()
+            .column(session::Column::QueuedAt)
+            .column(session::Column::AssignedAt)
             .filter(session::Column::SkillGroup.eq(group))
-            .filter(session::Column::QueuedAt.is_not_null())
             .filter(session::Column::AssignedAt.is_not_null())
+            .filter(session::Column::QueuedAt.is_not_null())
             .order_by_desc(session::Column::AssignedAt)
             .limit(20)
+            .into_tuple()
             .all(self.wf.db())
             .await?;
         let waits: Vec<i64> = recent
             .iter()
-            .filter_map(|s| Some((s.assigned_at? - s.queued_at?).num_seconds().max(0)))
+            .filter_map(|(queued, assigned)| {
+                Some(
+                    (assigned.as_ref()?.signed_duration_since(*queued.as_ref()?))
+                        .num_seconds()
+                        .max(0),
+                )
+            })
             .collect();
         if waits.is_empty() {
             return Ok(DEFAULT_WAIT_PER_PLACE);
@@ -77,101 +106,9 @@ impl Chat {
         Ok((waits.iter().sum::<i64>() / waits.len() as i64).max(1))
     }
 
-    /// Pushes every waiting taxpayer of the group their place, and agents the queue length.
-    pub(crate) async fn publish_queue(&self, group: &str) {
-        let queue = match self.queue(Some(group)).await {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the queue");
-                return;
-            }
-        };
-        let per_place = self
-            .wait_per_place(group)
-            .await
-            .unwrap_or(DEFAULT_WAIT_PER_PLACE);
-        for (i, s) in queue.iter().enumerate() {
-            let position = i as i64 + 1;
-            self.hub.publish(ChatEvent {
-                session_id: s.id.clone(),
-                audience: vec![s.taxpayer_id.clone()],
-                kind: ChatEventKind::QueuePosition {
-                    position,
-                    estimated_wait_seconds: position * per_place,
-                },
-            });
-        }
-        self.hub.publish_agent(AgentEvent {
-            agent_id: None,
-            kind: AgentEventKind::QueueLength {
-                skill_group: group.to_string(),
-                length: queue.len() as i64,
-            },
-        });
-    }
-
-    /// Hands queued sessions of the group to free agents until either runs out.
-    pub(crate) async fn route(&self, group: &str) {
-        for _ in 0..1000 {
-            let next = match self.queue(Some(group)).await {
-                Ok(q) => q.into_iter().next(),
-                Err(e) => {
-                    tracing::error!(error = %e, "routing: reading the queue");
-                    return;
-                }
-            };
-            let Some(s) = next else { return };
-            let agent = match self.free_agent(group, None).await {
-                Ok(Some(a)) => a,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "routing: finding an agent");
-                    return;
-                }
-            };
-            let event = Event::Assign {
-                agent_id: agent.clone(),
-                available: true,
-            };
-            match self.assign_checked(&Actor::system(), &s.id, event).await {
-                Ok(_) => tracing::info!(session.id = %s.id, agent = %agent, "routed"),
-                // Someone else changed it first (another instance routed it): look again.
-                Err(Error::Conflict { .. }) | Err(Error::Refused(_)) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "routing: assigning");
-                    return;
-                }
-            }
-        }
-    }
-
     /// Active chats of an agent.
     pub async fn active_count(&self, agent: &str) -> Result<u64> {
         active_count_in(self.wf.db(), agent).await
-    }
-
-    /// Active chats of each of `agents` (absent: none), in one query.
-    pub(crate) async fn active_counts(
-        &self,
-        agents: &[String],
-    ) -> Result<std::collections::HashMap<String, u64>> {
-        if agents.is_empty() {
-            return Ok(Default::default());
-        }
-        let rows: Vec<(Option<String>, i64)> = session::Entity::find()
-            .select_only()
-            .column(session::Column::AgentId)
-            .column_as(session::Column::Id.count(), "n")
-            .filter(session::Column::AgentId.is_in(agents.iter().cloned()))
-            .filter(session::Column::Status.eq(Status::Active.as_ref()))
-            .group_by(session::Column::AgentId)
-            .into_tuple()
-            .all(self.wf.db())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(agent, n)| agent.map(|a| (a, n.max(0) as u64)))
-            .collect())
     }
 
     /// Inside an assignment's transaction, just before the machine decides: locks the

@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, TransactionTrait,
@@ -15,7 +16,7 @@ use tracing::{Instrument, info_span};
 
 use super::machine::{self, Decision, Effect, Event, EventKind, Snapshot, Status};
 use crate::chat::{Chat, timer};
-use crate::entities::{message, session, session_history};
+use crate::entities::{agent_presence, message, session, session_history};
 use crate::hub::{AgentEvent, AgentEventKind, ChatEvent, ChatEventKind};
 use crate::message::insert_message;
 
@@ -59,6 +60,15 @@ fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+/// An event written in a transaction not yet committed, with what to announce after.
+pub(crate) struct Staged {
+    pub before: session::Model,
+    pub after: session::Model,
+    pub effects: Vec<Effect>,
+    pub written: Vec<message::Model>,
+    pub kind: EventKind,
 }
 
 /// What a transition left to do after its commit.
@@ -238,79 +248,147 @@ impl Chat {
                 .await?
                 .filter(|s| visible(actor, s))
                 .ok_or_else(|| Error::not_found(WHAT, id))?;
-            // Capacity is re-read under the agent's row lock, in this transaction.
-            let event = self.recheck_capacity(&txn, actor, &before, event).await?;
-            let snap = snapshot(&before)?;
-            let Decision { next, effects } = machine::decide(&snap, actor, &event, now).inspect_err(|r| {
-                tracing::info!(code = r.code.as_ref(), "refused: {}", r.en);
-            })?;
-            let after = patched(&before, &snap, &next, &event, actor, now);
-            // Every column but `last_seq`, which messages advance concurrently.
-            let mut row = after.clone().into_active_model().reset_all();
-            row.last_seq = ActiveValue::NotSet;
-            let res = session::Entity::update_many()
-                .set(row)
-                .filter(session::Column::Id.eq(id))
-                .filter(session::Column::Version.eq(before.version))
-                .exec(&txn)
-                .await?;
-            if res.rows_affected != 1 {
-                return Err(Error::Conflict { what: WHAT, id: id.to_string() });
-            }
-            let note = note_of(&event);
-            record(&txn, &after, actor, kind.as_ref(), Some(snap.status), note, now)
-                .await
-                .map_err(|e| match e {
-                    Error::Database(db) if is_unique_violation(&db) => Error::Conflict { what: WHAT, id: id.to_string() },
-                    e => e,
-                })?;
-            let mut written: Vec<message::Model> = vec![];
-            for e in &effects {
-                match e {
-                    Effect::SystemMessage(text) => {
-                        written.push(
-                            insert_message(&txn, id, "system", "SYSTEM", "SYSTEM", Some(text.to_string()), None, None, now).await?,
-                        );
-                    }
-                    Effect::ScheduleQueueTimers => self.schedule_queue_timers(&txn, &after, now).await?,
-                    Effect::ScheduleAnswerCheck => self.schedule_answer_check(&txn, &after, now).await?,
-                    Effect::EndChannels => crate::channel_end::end_all(&txn, id, actor, now).await?,
-                    Effect::Route | Effect::TellAgent(_) => {}
-                }
-            }
+            let staged = self.stage(&txn, actor, before, event, now).await?;
             txn.commit().await?;
-            self.wf.jobs_written();
-            metrics::transition("chat_session", kind.as_ref());
-            tracing::info!(from = %before.status, to = %after.status, agent = ?after.agent_id, "chat session transition");
-            let mut session = after;
-            if let Some(last) = written.last() {
-                session.last_seq = last.seq;
-            }
-            for m in written {
-                self.publish_message(&session, m);
-            }
-            self.publish_status(&before, &session);
-            for e in &effects {
-                if let Effect::TellAgent(agent) = e {
-                    self.hub.publish_agent(AgentEvent {
-                        agent_id: Some(agent.clone()),
-                        kind: AgentEventKind::Assigned { session_id: session.id.clone() },
-                    });
-                }
-            }
-            if before.agent_id.is_some() && before.agent_id != session.agent_id {
-                self.hub.publish_agent(AgentEvent {
-                    agent_id: before.agent_id.clone(),
-                    kind: AgentEventKind::Released { session_id: session.id.clone() },
-                });
-            }
-            Ok(Applied { session, before, effects })
+            Ok(self.announce(staged))
         }
         .instrument(span)
         .await
     }
 
-    /// After commit: routing, and queue positions of every queue the change touched.
+    /// One event on a session loaded in `txn` (the caller commits): the machine decides on
+    /// the row as read, and the new row, its history, its effects' rows and the agents'
+    /// chat counts are written. Refused or lost race: an error, and nothing of this event
+    /// is written (the caller's other work in `txn` stands).
+    pub(crate) async fn stage(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        before: session::Model,
+        event: Event,
+        now: DateTime<Utc>,
+    ) -> Result<Staged> {
+        let id = before.id.clone();
+        let kind = event.kind();
+        // Capacity is re-read under the agent's row lock, in this transaction.
+        let event = self.recheck_capacity(txn, actor, &before, event).await?;
+        let snap = snapshot(&before)?;
+        let Decision { next, effects } =
+            machine::decide(&snap, actor, &event, now).inspect_err(|r| {
+                tracing::info!(session.id = %id, code = r.code.as_ref(), "refused: {}", r.en);
+            })?;
+        let after = patched(&before, &snap, &next, &event, actor, now);
+        // Every column but `last_seq`, which messages advance concurrently.
+        let mut row = after.clone().into_active_model().reset_all();
+        row.last_seq = ActiveValue::NotSet;
+        let res = session::Entity::update_many()
+            .set(row)
+            .filter(session::Column::Id.eq(id.as_str()))
+            .filter(session::Column::Version.eq(before.version))
+            .exec(txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::Conflict { what: WHAT, id });
+        }
+        let note = note_of(&event);
+        record(
+            txn,
+            &after,
+            actor,
+            kind.as_ref(),
+            Some(snap.status),
+            note,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Database(db) if is_unique_violation(&db) => Error::Conflict {
+                what: WHAT,
+                id: id.clone(),
+            },
+            e => e,
+        })?;
+        count_active_chats(txn, &before, &after).await?;
+        let mut written: Vec<message::Model> = vec![];
+        for e in &effects {
+            match e {
+                Effect::SystemMessage(text) => {
+                    written.push(
+                        insert_message(
+                            txn,
+                            &id,
+                            "system",
+                            "SYSTEM",
+                            "SYSTEM",
+                            Some(text.to_string()),
+                            None,
+                            None,
+                            now,
+                        )
+                        .await?,
+                    );
+                }
+                Effect::ScheduleQueueTimers => self.schedule_queue_timers(txn, &after, now).await?,
+                Effect::ScheduleAnswerCheck => self.schedule_answer_check(txn, &after, now).await?,
+                Effect::EndChannels => crate::channel_end::end_all(txn, &id, actor, now).await?,
+                Effect::Route | Effect::TellAgent(_) => {}
+            }
+        }
+        Ok(Staged {
+            before,
+            after,
+            effects,
+            written,
+            kind,
+        })
+    }
+
+    /// After the commit of a staged event: metrics, the log line and the realtime events.
+    pub(crate) fn announce(&self, staged: Staged) -> Applied {
+        let Staged {
+            before,
+            after,
+            effects,
+            written,
+            kind,
+        } = staged;
+        self.wf.jobs_written();
+        metrics::transition("chat_session", kind.as_ref());
+        tracing::info!(session.id = %after.id, event = kind.as_ref(), from = %before.status, to = %after.status, agent = ?after.agent_id, "chat session transition");
+        let mut session = after;
+        if let Some(last) = written.last() {
+            session.last_seq = last.seq;
+        }
+        for m in written {
+            self.publish_message(&session, m);
+        }
+        self.publish_status(&before, &session);
+        for e in &effects {
+            if let Effect::TellAgent(agent) = e {
+                self.hub.publish_agent(AgentEvent {
+                    agent_id: Some(agent.clone()),
+                    kind: AgentEventKind::Assigned {
+                        session_id: session.id.clone(),
+                    },
+                });
+            }
+        }
+        if before.agent_id.is_some() && before.agent_id != session.agent_id {
+            self.hub.publish_agent(AgentEvent {
+                agent_id: before.agent_id.clone(),
+                kind: AgentEventKind::Released {
+                    session_id: session.id.clone(),
+                },
+            });
+        }
+        Applied {
+            session,
+            before,
+            effects,
+        }
+    }
+
+    /// After commit: a bound booking, routing, and the places of every queue it touched.
     pub(crate) async fn after(&self, a: &Applied) {
         let closed = !matches!(a.session.status.as_str(), "BOT" | "QUEUED" | "ACTIVE");
         let was_open = matches!(a.before.status.as_str(), "BOT" | "QUEUED" | "ACTIVE");
@@ -325,18 +403,14 @@ impl Chat {
                 Err(e) => tracing::error!(booking.id = %b, error = %e, "completing the booking"),
             }
         }
-        let mut groups = vec![a.before.skill_group.clone()];
-        if a.session.skill_group != a.before.skill_group {
-            groups.push(a.session.skill_group.clone());
-        }
-        if a.effects.contains(&Effect::Route) {
-            for g in &groups {
-                // Boxed: routing applies transitions, which may route again.
-                Box::pin(self.route(g)).await;
+        // The group's router assigns (capacity freed, a session queued) and pushes the
+        // queue's new places; this request does not wait for it.
+        let queued = |s: &session::Model| s.status == Status::Queued.as_ref();
+        if a.effects.contains(&Effect::Route) || queued(&a.before) || queued(&a.session) {
+            self.wake_router(&a.before.skill_group);
+            if a.session.skill_group != a.before.skill_group {
+                self.wake_router(&a.session.skill_group);
             }
-        }
-        for g in &groups {
-            self.publish_queue(g).await;
         }
     }
 
@@ -428,6 +502,38 @@ impl Chat {
         jobs::schedule(txn, job, from).await?;
         Ok(())
     }
+}
+
+/// Keeps `agent_presence.active_chats` in step: the agent who lost an ACTIVE chat has one
+/// fewer, the one who got it one more (in the transition's transaction).
+async fn count_active_chats(
+    txn: &DatabaseTransaction,
+    before: &session::Model,
+    after: &session::Model,
+) -> Result<()> {
+    let active = Status::Active.as_ref();
+    let had = (before.status == active)
+        .then_some(before.agent_id.as_deref())
+        .flatten();
+    let has = (after.status == active)
+        .then_some(after.agent_id.as_deref())
+        .flatten();
+    if had == has {
+        return Ok(());
+    }
+    for (agent, step) in [(had, -1), (has, 1)] {
+        if let Some(agent) = agent {
+            agent_presence::Entity::update_many()
+                .col_expr(
+                    agent_presence::Column::ActiveChats,
+                    Expr::col(agent_presence::Column::ActiveChats).add(step),
+                )
+                .filter(agent_presence::Column::UserId.eq(agent))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The row after a decision: the machine's fields, plus the times and marks the event sets.
