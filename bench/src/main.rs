@@ -14,6 +14,7 @@
 mod bot;
 mod chat;
 mod client;
+mod handover;
 mod idle;
 mod load;
 mod pg;
@@ -56,6 +57,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         bot::NAME,
         "askBot / index ask p50/p99 with the seed base and N generated entries",
     ),
+    (
+        handover::NAME,
+        "N requestHuman at once (N / 2N agents online), W waiting + G agents ONLINE in 1 s",
+    ),
 ];
 
 const USAGE: &str = "\
@@ -83,6 +88,11 @@ options:
   --instances N       scheduler: instances on one PostgreSQL (default 3)
   --entries N         bot: generated knowledge-base entries (default 10000)
   --passes N          bot: in-process passes over the dev-set questions (default 5)
+  --burst N           handover-burst: simultaneous requestHuman (default 500)
+  --burst-agents A[,A…]  handover-burst: agents online, one run each (default 500,1000)
+  --waiting W         handover-burst: taxpayers queued when agents arrive (default 2000)
+  --arriving G        handover-burst: agents going ONLINE within 1 s (default 200)
+  --burst-db D[,D…]   handover-burst: sqlite and/or postgres (default both)
   --out DIR           where reports go (default: bench/results of this workspace)
   --no-save         print only, write no files
   -h, --help        this text
@@ -98,6 +108,7 @@ struct Args {
     idle: idle::Options,
     scheduler: scheduler::Options,
     bot: bot::Options,
+    handover: handover::Options,
     out: PathBuf,
     save: bool,
 }
@@ -156,6 +167,13 @@ fn parse(mut it: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>> {
             entries: 10_000,
             passes: 5,
         },
+        handover: handover::Options {
+            taxpayers: 500,
+            agents: vec![500, 1000],
+            waiting: 2000,
+            arriving: 200,
+            databases: vec![chat::Db::Postgres, chat::Db::Sqlite],
+        },
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"),
         save: true,
     };
@@ -202,6 +220,29 @@ fn parse(mut it: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>> {
             "--instances" => args.scheduler.instances = number("--instances", it.next())?,
             "--entries" => args.bot.entries = number("--entries", it.next())?,
             "--passes" => args.bot.passes = number("--passes", it.next())?,
+            "--burst" => args.handover.taxpayers = number("--burst", it.next())?,
+            "--burst-agents" => {
+                let v = it.next().context("--burst-agents needs a value")?;
+                args.handover.agents = v
+                    .split(',')
+                    .map(|p| number("--burst-agents", Some(p.to_string())))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            "--waiting" => args.handover.waiting = number("--waiting", it.next())?,
+            "--arriving" => args.handover.arriving = number("--arriving", it.next())?,
+            "--burst-db" => {
+                let v = it
+                    .next()
+                    .context("--burst-db needs sqlite and/or postgres")?;
+                args.handover.databases = v
+                    .split(',')
+                    .map(|d| match d.trim() {
+                        "sqlite" => Ok(chat::Db::Sqlite),
+                        "postgres" | "pg" => Ok(chat::Db::Postgres),
+                        other => Err(anyhow::anyhow!("--burst-db {other}: sqlite or postgres")),
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
             "--out" => args.out = PathBuf::from(it.next().context("--out needs a folder")?),
             "--no-save" => args.save = false,
             "ALL" | "all" => args
@@ -227,6 +268,7 @@ async fn run_scenario(name: &str, args: &Args) -> anyhow::Result<ScenarioReport>
         idle::NAME => idle::run(&args.idle).await,
         scheduler::NAME => scheduler::run(&args.scheduler, &args.pg).await,
         bot::NAME => bot::run(&args.bot).await,
+        handover::NAME => handover::run(&args.handover, &args.pg).await,
         other => bail!("no scenario {other}"),
     }
 }
