@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use taxdesk_chat::bot::BotProfile;
 use taxdesk_chat::hub::relay::Relay;
 use taxdesk_chat::kb::embed::ModelSettings;
 use taxdesk_chat::session::Routing;
@@ -65,6 +66,11 @@ pub fn chat_config(c: &Config) -> ChatConfig {
         answer_timeout: chrono(c.answer_timeout),
         idle_timeout: chrono(c.idle_timeout),
         default_max_concurrent: c.max_concurrent,
+        bot: BotProfile {
+            name: c.bot_name.clone(),
+            greeting: c.bot_greeting.clone(),
+            avatar_url: c.bot_avatar_url.clone(),
+        },
         ..ChatConfig::default()
     }
 }

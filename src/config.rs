@@ -69,6 +69,12 @@ pub struct Config {
     /// CA bundle trusted when fetching the model, besides the built-in roots (`PIP_CERT`,
     /// else `SSL_CERT_FILE`; unset: the system's bundle).
     pub kb_model_ca: Option<PathBuf>,
+    /// The virtual agent's name (`TAXDESK_BOT_NAME`).
+    pub bot_name: String,
+    /// Its greeting; `{name}` stands for the name.
+    pub bot_greeting: String,
+    /// Its avatar image URL; empty = none (the front end draws the name's first character).
+    pub bot_avatar_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -121,6 +127,9 @@ struct File {
     kb_model: Option<PathBuf>,
     kb_model_url: Option<String>,
     kb_vectors: Option<PathBuf>,
+    bot_name: Option<String>,
+    bot_greeting: Option<String>,
+    bot_avatar_url: Option<String>,
 }
 
 /// `90s`, `15m`, `24h`, `30d` (also `500ms`); a bare number is seconds.
@@ -303,6 +312,22 @@ impl Config {
             answer_timeout: dur("TAXDESK_ANSWER_TIMEOUT", file.answer_timeout, "2m")?,
             idle_timeout: dur("TAXDESK_IDLE_TIMEOUT", file.idle_timeout, "15m")?,
             max_concurrent: file.max_concurrent.unwrap_or(3),
+            bot_name: pick("TAXDESK_BOT_NAME", file.bot_name)
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| taxdesk_chat::bot::DEFAULT_BOT_NAME.into()),
+            bot_greeting: pick("TAXDESK_BOT_GREETING", file.bot_greeting)
+                .unwrap_or_else(|| taxdesk_chat::bot::DEFAULT_GREETING.into()),
+            // Set but empty = no avatar; unset = the bundled one.
+            bot_avatar_url: match env
+                .get("TAXDESK_BOT_AVATAR_URL")
+                .cloned()
+                .or(file.bot_avatar_url)
+            {
+                Some(u) if u.trim().is_empty() => None,
+                Some(u) => Some(u.trim().to_string()),
+                None => Some(taxdesk_chat::bot::DEFAULT_AVATAR_URL.into()),
+            },
         })
     }
 
@@ -391,6 +416,16 @@ mod tests {
             c.kb_model_source,
             ModelSource::Index("https://pypi.org/simple".into())
         );
+        assert_eq!(
+            Config::from_sources(&HashMap::new()).unwrap().bot_name,
+            "悦悦"
+        );
+        let named = HashMap::from([
+            ("TAXDESK_BOT_NAME".to_string(), "小申".to_string()),
+            ("TAXDESK_BOT_AVATAR_URL".to_string(), String::new()),
+        ]);
+        let c = Config::from_sources(&named).unwrap();
+        assert_eq!((c.bot_name.as_str(), c.bot_avatar_url), ("小申", None));
         let bad = HashMap::from([("TAXDESK_URGE_COOLDOWN".to_string(), "later".to_string())]);
         assert!(Config::from_sources(&bad).is_err());
     }

@@ -1,5 +1,6 @@
 //! The seam where the virtual agent plugs in. Until the knowledge base lands, the greeting
-//! bot answers every question with a pointer to a human.
+//! bot answers every question with a pointer to a human. Its name, greeting and avatar are
+//! configuration ([`BotProfile`]), the same whichever bot answers.
 
 use async_trait::async_trait;
 
@@ -13,8 +14,43 @@ pub struct BotAnswer {
 
 #[async_trait]
 pub trait Bot: Send + Sync + 'static {
-    fn greeting(&self) -> String;
     async fn answer(&self, session_id: Option<&str>, question: &str) -> BotAnswer;
+}
+
+/// Who the virtual agent is to the people who read its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotProfile {
+    /// Shown wherever a person reads the agent's name (default 悦悦).
+    pub name: String,
+    /// The first message of every chat; `{name}` is replaced by the name.
+    pub greeting: String,
+    /// An image URL for the agent's avatar; none = the front end draws its initial.
+    pub avatar_url: Option<String>,
+}
+
+/// The seed's name of the virtual agent.
+pub const DEFAULT_BOT_NAME: &str = "悦悦";
+/// The default greeting (`{name}` is the agent's name).
+pub const DEFAULT_GREETING: &str =
+    "您好，我是智能客服{name}，请问有什么可以帮您？输入“转人工”可联系人工客服。";
+/// The avatar bundled with the web front end.
+pub const DEFAULT_AVATAR_URL: &str = "/img/yueyue.svg";
+
+impl Default for BotProfile {
+    fn default() -> Self {
+        BotProfile {
+            name: DEFAULT_BOT_NAME.into(),
+            greeting: DEFAULT_GREETING.into(),
+            avatar_url: Some(DEFAULT_AVATAR_URL.into()),
+        }
+    }
+}
+
+impl BotProfile {
+    /// The greeting with the agent's name in it.
+    pub fn greeting_text(&self) -> String {
+        self.greeting.replace("{name}", &self.name)
+    }
 }
 
 /// Greets, and suggests a human for every question.
@@ -22,10 +58,6 @@ pub struct GreetingBot;
 
 #[async_trait]
 impl Bot for GreetingBot {
-    fn greeting(&self) -> String {
-        "您好，我是智能客服小税，请问有什么可以帮您？输入“转人工”可联系人工客服。".into()
-    }
-
     async fn answer(&self, _session_id: Option<&str>, _question: &str) -> BotAnswer {
         BotAnswer {
             text: "抱歉，这个问题我暂时无法回答。您可以点击“转人工”或输入“转人工”联系人工客服。"

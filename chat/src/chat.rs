@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use taxdesk_workflow::Workflow;
 
-use crate::bot::{Bot, GreetingBot};
+use crate::bot::{Bot, BotProfile, GreetingBot};
 use crate::hub::Hub;
 use crate::kb::embed::{ModelSettings, SemanticIndex, SemanticStatus};
 use crate::kb::{KbError, KnowledgeIndex};
@@ -28,6 +28,8 @@ pub struct ChatConfig {
     pub signal_limit: usize,
     /// An unanswered call invitation expires after this long.
     pub call_answer_timeout: Duration,
+    /// The virtual agent's name, greeting and avatar.
+    pub bot: BotProfile,
 }
 
 impl Default for ChatConfig {
@@ -40,6 +42,7 @@ impl Default for ChatConfig {
             default_max_concurrent: 3,
             signal_limit: 64 * 1024,
             call_answer_timeout: crate::channel::call::DEFAULT_ANSWER_TIMEOUT,
+            bot: BotProfile::default(),
         }
     }
 }
@@ -118,6 +121,10 @@ impl Chat {
 
     pub fn config(&self) -> &ChatConfig {
         &self.config
+    }
+
+    pub fn bot_profile(&self) -> &BotProfile {
+        &self.config.bot
     }
 }
 

@@ -18,10 +18,15 @@ use taxdesk_workflow::{Actor, Role};
 use crate::chat::Chat;
 use crate::entities::{ask_log, faq, faq_favorite, faq_vote, hot_question, qa_package, quick_link};
 use crate::kb::FaqDoc;
+use crate::review::{self, NewAskedQuestion, Reason};
 use crate::session::service::new_id;
 
 /// A bundle (问答套餐) lists at most this many FAQs.
 const MAX_PACKAGE_FAQS: usize = 50;
+
+/// The most phrasings (similar questions) an FAQ keeps: what staff type and what review
+/// links add together.
+pub const MAX_PHRASINGS: usize = 100;
 
 /// The seed bundles, hot questions and quick links.
 const SEED_PACKAGES: &str = include_str!("../data/kb/packages.json");
@@ -225,12 +230,6 @@ impl Keyed for faq_favorite::Model {
     }
 }
 
-impl Keyed for ask_log::Model {
-    fn key(&self) -> &str {
-        &self.id
-    }
-}
-
 fn forbidden_unless_bureau(actor: &Actor) -> Result<()> {
     if actor.role.is_bureau() {
         Ok(())
@@ -301,7 +300,7 @@ impl Chat {
     }
 
     /// Records the FAQ versions the index now holds.
-    fn held_versions(&self, versions: impl Iterator<Item = (String, i32)>) {
+    pub(crate) fn held_versions(&self, versions: impl Iterator<Item = (String, i32)>) {
         let mut held = self.kb_versions.lock().unwrap_or_else(|e| e.into_inner());
         held.extend(versions);
     }
@@ -483,7 +482,7 @@ impl Chat {
                 .similar
                 .iter()
                 .filter_map(|k| check::optional_text("similar", Some(k), 500).ok().flatten())
-                .take(30)
+                .take(MAX_PHRASINGS)
                 .collect(),
             enabled: input.enabled,
         };
@@ -557,9 +556,16 @@ impl Chat {
             handover: a.handover,
             at: self.wf.now(),
         };
+        let txn = self.wf.db().begin().await?;
+        // Not answered and not a request for a human: staff review it.
+        if !row.answered && !row.handover {
+            let q = NewAskedQuestion::from_ask(&row, Reason::Unanswered, row.at);
+            review::service::enqueue(&txn, q).await?;
+        }
         ask_log::Entity::insert(row.into_active_model())
-            .exec_without_returning(self.wf.db())
+            .exec_without_returning(&txn)
             .await?;
+        txn.commit().await?;
         tracing::debug!(
             answered = best.is_some(),
             confidence = a.confidence,
@@ -575,12 +581,15 @@ impl Chat {
         })
     }
 
-    /// `rateAnswer`: one vote per user per FAQ; changing it moves both counts by one.
+    /// `rateAnswer`: one vote per user per FAQ; changing it moves both counts by one. A vote
+    /// of 无用 puts the question that got this answer (in `session_id` when given) in the
+    /// review queue.
     pub async fn rate_answer(
         &self,
         actor: &Actor,
         faq_id: &str,
         useful: bool,
+        session_id: Option<&str>,
     ) -> Result<faq::Model> {
         // Votes rate answers the bot gives: never a disabled FAQ's, whoever votes.
         let f = self
@@ -617,6 +626,20 @@ impl Chat {
                 q = q.col_expr(sub, Expr::col(sub).sub(1));
             }
             q.filter(faq::Column::Id.eq(faq_id)).exec(&txn).await?;
+            if !useful {
+                let mut asked = ask_log::Entity::find()
+                    .filter(ask_log::Column::UserId.eq(actor.id.as_str()))
+                    .filter(ask_log::Column::MatchedId.eq(faq_id))
+                    .filter(ask_log::Column::Answered.eq(true));
+                if let Some(sid) = session_id {
+                    asked = asked.filter(ask_log::Column::SessionId.eq(sid));
+                }
+                // A vote from a list (hot questions, favourites) has no question behind it.
+                if let Some(a) = asked.order_by_desc(ask_log::Column::At).one(&txn).await? {
+                    let q = NewAskedQuestion::from_ask(&a, Reason::Useless, self.wf.now());
+                    review::service::enqueue(&txn, q).await?;
+                }
+            }
         }
         txn.commit().await?;
         self.faq(&f.id)
@@ -837,19 +860,6 @@ impl Chat {
             .order_by_asc(quick_link::Column::Position)
             .all(self.wf.db())
             .await?)
-    }
-
-    /// Staff: questions the bot could not answer (and were not hand-over requests), newest first.
-    pub async fn unanswered_questions(
-        &self,
-        actor: &Actor,
-        req: &PageRequest,
-    ) -> Result<Page<ask_log::Model>> {
-        forbidden_unless_bureau(actor)?;
-        let q = ask_log::Entity::find()
-            .filter(ask_log::Column::Answered.eq(false))
-            .filter(ask_log::Column::Handover.eq(false));
-        page::newest_first(self.wf.db(), q, ask_log::Column::Id, req).await
     }
 
     /// Whether the actor is staff (FAQ admin views).

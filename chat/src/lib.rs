@@ -15,6 +15,7 @@ pub mod kb;
 pub mod message;
 pub mod offer;
 pub mod presence;
+pub mod review;
 pub mod session;
 mod timers;
 

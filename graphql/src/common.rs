@@ -73,10 +73,14 @@ pub(crate) async fn user(
         None => User {
             id: ID(id.to_string()),
             role: role.map(Role::parse).unwrap_or(Role::System),
-            display_name: if id == "system" {
-                "系统".into()
-            } else {
-                id.to_string()
+            display_name: match id {
+                "system" => "系统".into(),
+                // The virtual agent goes by its configured name (悦悦), never "bot".
+                "bot" => ctx
+                    .data_opt::<taxdesk_chat::Chat>()
+                    .map(|c| c.bot_profile().name.clone())
+                    .unwrap_or_else(|| taxdesk_chat::bot::DEFAULT_BOT_NAME.into()),
+                _ => id.to_string(),
             },
         },
     })
@@ -129,6 +133,7 @@ history_from!(
     taxdesk_workflow::entities::leave_message_history::Model,
     taxdesk_chat::entities::session_history::Model,
     taxdesk_chat::entities::channel_history::Model,
+    taxdesk_chat::entities::asked_question_history::Model,
 );
 
 /// Extra fields on every connection.

@@ -5,7 +5,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, Utc};
 use taxdesk_chat::Chat;
-use taxdesk_chat::entities::{ask_log, faq as row};
+use taxdesk_chat::entities::faq as row;
 use taxdesk_chat::faq::FaqInput;
 
 use crate::common::{Conn, connection, page_request};
@@ -89,26 +89,19 @@ pub struct QuickLink {
     pub url: String,
 }
 
-/// A question the bot could not answer, for staff to review.
+/// Who the virtual agent is: what a front end shows before the first message.
 #[derive(SimpleObject, Debug, Clone)]
-pub struct AskedQuestion {
-    pub id: ID,
-    pub text: String,
-    pub closest_faq_id: Option<ID>,
-    pub confidence: f64,
-    pub at: DateTime<Utc>,
-}
-
-impl From<ask_log::Model> for AskedQuestion {
-    fn from(a: ask_log::Model) -> Self {
-        AskedQuestion {
-            id: ID(a.id),
-            text: a.text,
-            closest_faq_id: a.matched_id.map(ID),
-            confidence: a.confidence,
-            at: a.at,
-        }
-    }
+pub struct BotProfile {
+    /// The agent's name (`TAXDESK_BOT_NAME`, default 悦悦).
+    pub name: String,
+    /// The first message of a chat, with the name in it.
+    pub greeting: String,
+    /// The avatar's image URL; null = draw the name's first character.
+    pub avatar_url: Option<String>,
+    /// Answers use sentence embeddings beside the lexical ranking.
+    pub semantic_search: bool,
+    /// Questions may be spoken (speech recognition configured).
+    pub voice_input: bool,
 }
 
 #[derive(InputObject)]
@@ -164,6 +157,21 @@ pub struct KbQuery;
 
 #[Object]
 impl KbQuery {
+    /// The virtual agent's name, greeting and abilities; public, so a page can show them
+    /// before sign-in.
+    async fn bot_profile(&self, ctx: &Context<'_>) -> BotProfile {
+        let c = chat(ctx);
+        let p = c.bot_profile();
+        BotProfile {
+            name: p.name.clone(),
+            greeting: p.greeting_text(),
+            avatar_url: p.avatar_url.clone(),
+            semantic_search: c.semantic_search_available(),
+            // Voice input is a later issue (speech recognition, TAXDESK_ASR_URL).
+            voice_input: false,
+        }
+    }
+
     async fn hot_questions(
         &self,
         ctx: &Context<'_>,
@@ -248,24 +256,6 @@ impl KbQuery {
             |(_, f)| Faq::from(f),
         ))
     }
-
-    /// Staff: questions the bot could not answer, newest first.
-    #[graphql(complexity = "crate::common::page_cost(first, last, child_complexity)")]
-    async fn unanswered_questions(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> async_graphql::Result<Conn<AskedQuestion>> {
-        let a = bureau(ctx)?;
-        let page = chat(ctx)
-            .unanswered_questions(&a, &page_request(first, after, last, before))
-            .await
-            .or_gql(ctx)?;
-        Ok(connection(page, |q| q.id.clone(), AskedQuestion::from))
-    }
 }
 
 #[derive(Default)]
@@ -309,7 +299,12 @@ impl KbMutation {
     ) -> async_graphql::Result<Faq> {
         let a = actor(ctx)?;
         Ok(chat(ctx)
-            .rate_answer(&a, &input.faq_id, input.useful)
+            .rate_answer(
+                &a,
+                &input.faq_id,
+                input.useful,
+                input.session_id.as_ref().map(|s| s.as_str()),
+            )
             .await
             .or_gql(ctx)?
             .into())

@@ -16,6 +16,7 @@ mod kb;
 mod leave_message;
 mod loaders;
 mod personal;
+mod review;
 mod work_order;
 
 use async_graphql::dataloader::DataLoader;
@@ -37,6 +38,7 @@ pub struct Query(
     chat::ChatQuery,
     booking::BookingQuery,
     kb::KbQuery,
+    review::ReviewQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +51,7 @@ pub struct Mutation(
     chat::ChannelMutation,
     booking::BookingMutation,
     kb::KbMutation,
+    review::ReviewMutation,
     attachment::AttachmentMutation,
 );
 

@@ -13,6 +13,7 @@ mod m20261126_000005_leave_messages;
 mod m20261126_000006_knowledge_base;
 mod m20261126_000007_realtime_payloads;
 mod m20261126_000008_bot_reply_basis;
+mod m20261204_000009_asked_questions;
 mod m20261204_000010_routing;
 mod m20261204_000011_one_channel_in_play;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_knowledge_base::Migration),
             Box::new(m20261126_000007_realtime_payloads::Migration),
             Box::new(m20261126_000008_bot_reply_basis::Migration),
+            Box::new(m20261204_000009_asked_questions::Migration),
             Box::new(m20261204_000010_routing::Migration),
             Box::new(m20261204_000011_one_channel_in_play::Migration),
         ]

@@ -18,6 +18,7 @@ mod identity;
 mod kb;
 mod leave_messages;
 mod notifications;
+mod review;
 mod scale_out;
 mod scheduler;
 mod semantic;

@@ -69,6 +69,21 @@ function dialog(html, { onOpen } = {}) {
 // ---- identity ---------------------------------------------------------------------------
 
 let me = null;
+// The virtual agent as the server names it (botProfile; public, so it is read before sign-in).
+const bot = { name: '悦悦', avatarUrl: null };
+
+async function loadBotProfile() {
+  try {
+    Object.assign(bot, (await gql('query PortalBotProfile { botProfile { name greeting avatarUrl } }')).botProfile);
+  } catch { /* the default name stands */ }
+  $('botName').textContent = bot.name;
+  const img = $('botAvatar');
+  if (bot.avatarUrl) {
+    img.src = bot.avatarUrl;
+    img.alt = bot.name;
+    img.classList.remove('hidden');
+  }
+}
 
 async function signIn() {
   if (!getToken()) {
@@ -253,7 +268,7 @@ function setSession(s) {
   chat.session = s;
   const acts = s.allowedActions;
   const human = s.agent && ['ACTIVE', 'ENDED'].includes(s.status);
-  $('chatTitle').textContent = human ? `人工客服 · ${s.agent.displayName}` : (s.status === 'QUEUED' ? '人工客服' : '智能客服 · 小税');
+  $('chatTitle').textContent = human ? `人工客服 · ${s.agent.displayName}` : (s.status === 'QUEUED' ? '人工客服' : `智能客服 · ${bot.name}`);
   $('chatSub').textContent = STATUS_TEXT[s.status] || s.status;
   $('chat').dataset.status = s.status;
   $('humanBtn').classList.toggle('hidden', !acts.includes('REQUEST_HUMAN'));
@@ -383,7 +398,7 @@ function renderMessage(m) {
   el.dataset.test = 'message';
   el.dataset.kind = m.kind;
   el.dataset.seq = m.seq;
-  const who = mine ? '我' : role === 'BOT' ? '智能客服' : (m.sender?.displayName || '客服');
+  const who = mine ? '我' : role === 'BOT' ? (m.sender?.displayName || bot.name) : (m.sender?.displayName || '客服');
   let body;
   if (m.kind === 'IMAGE' && m.attachment) {
     body = `<a href="${esc(attachmentUrl(m.attachment.url))}" target="_blank" rel="noopener"><img src="${esc(attachmentUrl(m.attachment.url))}" alt="${esc(m.attachment.fileName)}" data-test="message-image"></a>`;
@@ -1022,6 +1037,7 @@ function watchNotifications() {
 // ---- start ------------------------------------------------------------------------------
 
 async function main() {
+  await loadBotProfile();
   if (!(await signIn())) return;
   document.body.dataset.user = me.id;
   await Promise.all([

@@ -1,5 +1,7 @@
 // 知识库: search, edit and create FAQs (upsertFaq), question bundles (upsertQaPackage), and
-// the questions the virtual agent could not answer.
+// 问题审核, the learning loop: questions the virtual agent did not answer, answers voted 无用
+// and chats handed over, each linked to an FAQ (a new phrasing), made into a new FAQ, or
+// dismissed.
 import { gql } from '/js/graphql.js';
 import {
   $, esc, run, busy, toast, fmtTime, splitList,
@@ -12,8 +14,15 @@ const Q_HOT = `query StaffHotFaqs { hotQuestions(first: 10) { ${FAQ} } }`;
 const M_UPSERT = `mutation StaffUpsertFaq($input: UpsertFaqInput!) { upsertFaq(input: $input) { ${FAQ} } }`;
 const Q_PACKAGES = 'query StaffQaPackages { qaPackages { id title faqs { id question } } }';
 const M_PACKAGE = 'mutation StaffUpsertQa($input: UpsertQaPackageInput!) { upsertQaPackage(input: $input) { id title faqs { id question } } }';
-const Q_UNANSWERED = `query StaffUnanswered($after: String) { unansweredQuestions(first: 20, after: $after) {
-  edges { node { id text closestFaqId confidence at } } pageInfo { hasNextPage endCursor } totalCount } }`;
+const Q_REVIEW = `query StaffReviewQueue($after: String, $status: AskedQuestionStatus, $reason: AskedQuestionReason) {
+  unansweredQuestions(first: 20, after: $after, status: $status, reason: $reason) {
+    edges { node { id text reason status closestFaqId linkedFaq { id question } confidence at count lastAskedAt allowedActions
+      history { at actor { id displayName } event } } }
+    pageInfo { hasNextPage endCursor } totalCount } }`;
+const M_LINK = 'mutation StaffLinkAsked($input: LinkAskedQuestionInput!) { linkAskedQuestion(input: $input) { id question } }';
+const M_DISMISS = 'mutation StaffDismissAsked($id: ID!) { dismissAskedQuestion(id: $id) { id status } }';
+const REASON_TEXT = { UNANSWERED: '未能回答', USELESS: '答案无用', HANDED_OVER: '转了人工' };
+const REVIEW_STATUS_TEXT = { OPEN: '待处理', LINKED: '已关联', DISMISSED: '已忽略' };
 
 let ctx;
 const kb = { results: [], editing: null, packages: [] };
@@ -96,9 +105,11 @@ function drawResults() {
   }));
 }
 
-/** Opens the FAQ editor: `f` null for a new one; `seed` prefills a new one's question. */
-export function openForm(f, seed = '') {
-  const card = $('#kbFormCard');
+/**
+ * Opens the FAQ editor: `f` null for a new one; `seed` prefills a new one's question;
+ * `card` is where (the knowledge-base page's by default); `onSaved(faq)` runs after a save.
+ */
+export function openForm(f, seed = '', { card = $('#kbFormCard'), onSaved = null } = {}) {
   if (!card) return;
   card.classList.remove('hidden');
   kb.editing = f;
@@ -114,11 +125,11 @@ export function openForm(f, seed = '') {
     <div class="row"><button type="submit" class="primary" data-test="kb-save" id="kbSave">保存</button>
       <button type="button" data-test="kb-cancel" id="kbCancel">关闭</button></div>
   </form>`;
-  $('#kbCancel').addEventListener('click', () => { card.classList.add('hidden'); card.innerHTML = ''; });
-  $('#kbForm').addEventListener('submit', (ev) => {
+  $('#kbCancel', card).addEventListener('click', () => { card.classList.add('hidden'); card.innerHTML = ''; });
+  $('#kbForm', card).addEventListener('submit', (ev) => {
     ev.preventDefault();
     const form = ev.target;
-    busy($('#kbSave'), async () => {
+    busy($('#kbSave', card), async () => {
       const input = {
         category: form.category.value,
         question: form.question.value.trim(),
@@ -130,11 +141,15 @@ export function openForm(f, seed = '') {
       if (f?.id) input.id = f.id;
       const d = await gql(M_UPSERT, { input });
       const saved = d.upsertFaq;
+      toast(`问答已保存（${saved.id}）`, 'ok');
+      if (onSaved) {
+        await onSaved(saved);
+        return;
+      }
       const i = kb.results.findIndex((x) => x.id === saved.id);
       if (i >= 0) kb.results[i] = saved; else kb.results.unshift(saved);
       drawResults();
       openForm(saved);
-      toast(`问答已保存（${saved.id}）`, 'ok');
     });
   });
   card.scrollIntoView?.({ block: 'nearest' });
@@ -186,61 +201,132 @@ function openPackageForm(p) {
   }));
 }
 
-// ---- 未解答问题 ------------------------------------------------------------------------------
+// ---- 问题审核 (the learning loop) -----------------------------------------------------------
 
 const un = { items: [], cursor: null, hasNext: false, total: null };
 
 export async function initUnanswered(context) {
   ctx = context;
-  $('#panel-unanswered').innerHTML = `<div class="card">
-    <div class="row"><h2 class="grow">智能客服未能回答的问题</h2>
-      <button class="small" id="unRefresh" data-test="unanswered-refresh">刷新</button></div>
-    <div class="small muted" id="unTotal"></div>
-    <ul class="list" id="unList" data-test="unanswered-list"></ul>
-    <div class="more hidden" id="unMoreBox"><button class="small" id="unMore" data-test="unanswered-load-more">加载更多</button></div>
+  $('#panel-unanswered').innerHTML = `<div class="two-col">
+    <div class="card">
+      <div class="row"><h2 class="grow">问题审核</h2>
+        <select id="reviewStatus" data-test="review-filter-status">
+          <option value="OPEN" selected>待处理</option><option value="LINKED">已关联</option>
+          <option value="DISMISSED">已忽略</option><option value="">全部</option></select>
+        <select id="reviewReason" data-test="review-filter-reason"><option value="">全部原因</option>
+          ${Object.entries(REASON_TEXT).map(([k, v]) => `<option value="${k}">${v}</option>`).join('')}</select>
+        <button class="small" id="unRefresh" data-test="unanswered-refresh">刷新</button></div>
+      <div class="small muted">智能客服未能回答、答案被评“无用”或转了人工的问题：关联到已有问答（成为它的相似问法，立即可答）、新建问答，或忽略。</div>
+      <div class="small muted" id="unTotal" data-test="review-total"></div>
+      <ul class="list" id="unList" data-test="unanswered-list"></ul>
+      <div class="more hidden" id="unMoreBox"><button class="small" id="unMore" data-test="unanswered-load-more">加载更多</button></div>
+    </div>
+    <div><div class="card hidden" id="reviewFormCard" data-test="review-form-card"></div></div>
   </div>`;
   $('#unRefresh').addEventListener('click', () => run(() => loadUnanswered(true)));
+  $('#reviewStatus').addEventListener('change', () => run(() => loadUnanswered(true)));
+  $('#reviewReason').addEventListener('change', () => run(() => loadUnanswered(true)));
   $('#unMore').addEventListener('click', (e) => busy(e.target, () => loadUnanswered(false)));
   await run(() => loadUnanswered(true));
 }
 
 async function loadUnanswered(reset) {
-  const d = await gql(Q_UNANSWERED, { after: reset ? null : un.cursor });
+  const status = $('#reviewStatus').value || null; // null: every status
+  const reason = $('#reviewReason').value || null;
+  const d = await gql(Q_REVIEW, { after: reset ? null : un.cursor, status, reason });
   const c = d.unansweredQuestions;
   const nodes = c.edges.map((e) => e.node);
   un.items = reset ? nodes : un.items.concat(nodes);
   un.cursor = c.pageInfo.endCursor;
   un.hasNext = c.pageInfo.hasNextPage;
   un.total = c.totalCount ?? null;
+  drawQueue();
+}
+
+function drawQueue() {
   const ul = $('#unList');
   $('#unMoreBox').classList.toggle('hidden', !un.hasNext);
   $('#unTotal').textContent = un.total != null ? `共 ${un.total} 条` : '';
   if (!un.items.length) {
-    ul.innerHTML = '<li class="empty">暂无未解答问题</li>';
+    ul.innerHTML = '<li class="empty">暂无待审问题</li>';
     return;
   }
-  ul.innerHTML = un.items.map((q) => `<li data-test="unanswered-item" data-id="${esc(q.id)}">
-    <div class="row"><span class="grow">${esc(q.text)}</span>
-      <span class="small muted">${esc(fmtTime(q.at))}</span>
-      <button class="small" data-test="unanswered-to-faq" data-id="${esc(q.id)}">新建问答</button></div>
-    <div class="small muted">置信度 ${(q.confidence * 100).toFixed(0)}%${q.closestFaqId ? ` · 最接近：<button class="link small" data-faq="${esc(q.closestFaqId)}">${esc(q.closestFaqId)}</button>` : ''}</div>
-  </li>`).join('');
-  ul.querySelectorAll('[data-test="unanswered-to-faq"]').forEach((b) => b.addEventListener('click', async () => {
-    const q = un.items.find((x) => x.id === b.dataset.id);
-    ctx.showTab('kb');
-    await waitFor(() => $('#kbFormCard'));
-    openForm(null, q?.text || '');
-  }));
+  ul.innerHTML = un.items.map((q) => {
+    const can = (a) => q.allowedActions.includes(a);
+    const done = q.history.at(-1);
+    return `<li data-test="unanswered-item" data-id="${esc(q.id)}" data-status="${q.status}" data-reason="${q.reason}">
+    <div class="row"><span class="grow" data-test="review-text">${esc(q.text)}</span>
+      <span class="tag" data-test="review-reason">${esc(REASON_TEXT[q.reason] || q.reason)}</span>
+      ${q.count > 1 ? `<span class="tag" data-test="review-count">问过 ${q.count} 次</span>` : ''}
+      <span class="tag" data-test="review-status">${esc(REVIEW_STATUS_TEXT[q.status] || q.status)}</span></div>
+    <div class="small muted">${esc(fmtTime(q.at))} · 置信度 ${(q.confidence * 100).toFixed(0)}%${q.closestFaqId ? ` · 最接近：<button class="link small" data-faq="${esc(q.closestFaqId)}">${esc(q.closestFaqId)}</button>` : ''}
+      ${q.linkedFaq ? ` · 已关联到 <span data-test="review-linked-faq" data-faq-id="${esc(q.linkedFaq.id)}">${esc(q.linkedFaq.question)}</span>` : ''}
+      ${done ? ` · ${esc(done.actor.displayName)} 于 ${esc(fmtTime(done.at))} 处理` : ''}</div>
+    <div class="row">
+      ${can('LINK') ? `<button class="small" data-test="review-link" data-id="${esc(q.id)}">关联到问答</button>
+        <button class="small" data-test="unanswered-to-faq" data-id="${esc(q.id)}">新建问答</button>` : ''}
+      ${can('DISMISS') ? `<button class="small" data-test="review-dismiss" data-id="${esc(q.id)}">忽略</button>` : ''}
+    </div>
+    <div class="inline-form hidden" data-test="review-link-form" data-id="${esc(q.id)}"></div>
+  </li>`;
+  }).join('');
+  const item = (b) => un.items.find((x) => x.id === b.dataset.id);
+  ul.querySelectorAll('[data-test="review-link"]').forEach((b) => b.addEventListener('click', () => openLinkForm(item(b))));
+  ul.querySelectorAll('[data-test="unanswered-to-faq"]').forEach((b) => b.addEventListener('click', () => newFaqFrom(item(b))));
+  ul.querySelectorAll('[data-test="review-dismiss"]').forEach((b) => b.addEventListener('click', () => busy(b, async () => {
+    await gql(M_DISMISS, { id: b.dataset.id });
+    toast('已忽略该问题', 'ok');
+    await loadUnanswered(true);
+  })));
   ul.querySelectorAll('[data-faq]').forEach((b) => b.addEventListener('click', () => run(async () => {
     const d2 = await gql(Q_FAQ, { id: b.dataset.faq });
     if (!d2.faq) { toast('该问答已不存在', 'error', 'NOT_FOUND'); return; }
-    ctx.showTab('kb');
-    await waitFor(() => $('#kbFormCard'));
-    openForm(d2.faq);
+    openForm(d2.faq, '', { card: $('#reviewFormCard') });
   })));
 }
 
-async function waitFor(fn, ms = 3000) {
-  const t0 = Date.now();
-  while (!fn() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
+async function link(q, faq) {
+  await gql(M_LINK, { input: { askedQuestionId: q.id, faqId: faq.id } });
+  toast(`已关联到“${faq.question}”，该问法现在可以直接回答`, 'ok');
+  await loadUnanswered(true);
+}
+
+/** 关联到问答: search the FAQs (starting from the question itself) and pick one. */
+function openLinkForm(q) {
+  const box = $(`[data-test="review-link-form"][data-id="${CSS.escape(q.id)}"]`);
+  box.classList.remove('hidden');
+  box.innerHTML = `<form class="row" data-test="review-link-search-form">
+      <input class="grow" data-test="review-link-search" value="${esc(q.text)}" placeholder="搜索要关联的问答">
+      <button class="small" type="submit" data-test="review-link-search-submit">搜索</button>
+      <button class="small" type="button" data-test="review-link-cancel">取消</button></form>
+    <ul class="list" data-test="review-link-results"></ul>`;
+  const results = $('[data-test="review-link-results"]', box);
+  const search = () => run(async () => {
+    const text = $('[data-test="review-link-search"]', box).value.trim();
+    if (!text) return;
+    const found = (await gql(Q_SEARCH, { text })).searchFaqs || [];
+    results.innerHTML = found.length ? found.slice(0, 8).map((f) => `<li data-test="review-link-result" data-faq-id="${esc(f.id)}">
+      <div class="row"><span class="grow">${esc(f.question)}</span><span class="small muted">${esc(f.id)}</span>
+        <button class="small primary" data-test="review-link-choose" data-faq-id="${esc(f.id)}">关联</button></div></li>`).join('')
+      : '<li class="empty">没有找到相关问答</li>';
+    results.querySelectorAll('[data-test="review-link-choose"]').forEach((b) => b.addEventListener('click', () => busy(b, async () => {
+      await link(q, found.find((f) => f.id === b.dataset.faqId));
+    })));
+  });
+  $('[data-test="review-link-search-form"]', box).addEventListener('submit', (ev) => { ev.preventDefault(); search(); });
+  $('[data-test="review-link-cancel"]', box).addEventListener('click', () => { box.classList.add('hidden'); box.innerHTML = ''; });
+  search();
+}
+
+/** 新建问答: the editor prefilled with the question; once saved, the question is linked to it. */
+function newFaqFrom(q) {
+  const card = $('#reviewFormCard');
+  openForm(null, q.text, {
+    card,
+    onSaved: async (saved) => {
+      card.classList.add('hidden');
+      card.innerHTML = '';
+      await link(q, saved);
+    },
+  });
 }

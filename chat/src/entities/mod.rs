@@ -2,6 +2,8 @@
 
 pub mod agent_presence;
 pub mod ask_log;
+pub mod asked_question;
+pub mod asked_question_history;
 pub mod attachment;
 pub mod channel;
 pub mod channel_history;

@@ -169,10 +169,6 @@ impl KbBot {
 
 #[async_trait]
 impl Bot for KbBot {
-    fn greeting(&self) -> String {
-        "您好，我是智能客服小税，请问有什么可以帮您？输入“转人工”可联系人工客服。".into()
-    }
-
     async fn answer(&self, _session_id: Option<&str>, question: &str) -> BotAnswer {
         self.reply(question)
     }

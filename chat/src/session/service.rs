@@ -140,7 +140,7 @@ impl Chat {
             "bot",
             "BOT",
             "TEXT",
-            Some(self.bot.greeting()),
+            Some(self.config.bot.greeting_text()),
             None,
             None,
             now,
@@ -217,7 +217,13 @@ impl Chat {
             agent_online: self.any_agent_online(&group).await?,
             skill_group: group,
         };
-        self.apply(actor, id, event).await
+        let s = self.apply(actor, id, event).await?;
+        // The learning loop: what the bot could not settle goes to staff review. The chat
+        // is queued already; a failure here is logged, not the taxpayer's problem.
+        if let Err(e) = self.review_hand_over(&s.id).await {
+            tracing::warn!(error = %e, session.id = %s.id, "queueing the handed-over question for review");
+        }
+        Ok(s)
     }
 
     pub(crate) fn skill_group(&self, g: Option<&str>) -> Result<String> {
