@@ -250,8 +250,11 @@ impl Chat {
             self.write_step(&txn, actor, &before, snap.status, &next, &event, now)
                 .await?;
             txn.commit().await?;
-            // Answerable here now; the other instances follow the FAQ's new version.
-            self.kb.upsert_many(&[doc_of(&linked)]).map_err(|e| {
+            // Answerable here now (by meaning too once its vectors are made); the other
+            // instances follow the FAQ's new version.
+            let doc = doc_of(&linked);
+            self.semantic.upsert(std::slice::from_ref(&doc));
+            self.kb.upsert_many(&[doc]).map_err(|e| {
                 Error::Database(sea_orm::DbErr::Custom(format!("knowledge index: {e}")))
             })?;
             self.held_versions(std::iter::once((linked.id.clone(), linked.version)));
