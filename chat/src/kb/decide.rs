@@ -30,14 +30,21 @@ pub const MAX_SUGGESTIONS: usize = 3;
 pub const SHORT_QUESTION_GRAMS: usize = 10;
 pub const TIE_RATIO: f32 = 0.8;
 
+/// … and so is one with at most this many grams of content (发票怎么弄: 发, 票, 发票) whose
+/// runner-up is that close, whatever it covers.
+pub const BARE_CONTENT_GRAMS: usize = 6;
+
 /// Is this lexical ranking of a short question a tie between FAQs (see
-/// [`SHORT_QUESTION_GRAMS`])?
-pub fn bare_topic(lexical: &[GramHit], question_grams: usize) -> bool {
+/// [`SHORT_QUESTION_GRAMS`])? `content_grams`: the question's grams that are not function
+/// words only (怎么, 弄 …).
+pub fn bare_topic(lexical: &[GramHit], question_grams: usize, content_grams: usize) -> bool {
     match lexical {
         [first, second, ..] => {
-            question_grams <= SHORT_QUESTION_GRAMS
-                && second.score > TIE_RATIO * first.score
-                && second.core_coverage >= first.core_coverage - 0.01
+            let close = second.score > TIE_RATIO * first.score;
+            close
+                && (content_grams <= BARE_CONTENT_GRAMS
+                    || (question_grams <= SHORT_QUESTION_GRAMS
+                        && second.core_coverage >= first.core_coverage - 0.01))
         }
         _ => false,
     }
