@@ -207,6 +207,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         graphiql: Arc::new(graphiql),
         chat: chat.clone(),
+        uploads: http::UploadGate::new(config.uploads, config.uploads_per_user),
     };
     let listener = TcpListener::bind(config.bind)
         .await

@@ -44,6 +44,10 @@ pub struct Config {
     pub body_limit: usize,
     /// Largest attachment in bytes (`TAXDESK_ATTACHMENT_LIMIT`).
     pub attachment_limit: usize,
+    /// Uploads in flight at once on this instance (`TAXDESK_UPLOADS`).
+    pub uploads: usize,
+    /// Uploads in flight at once per user (`TAXDESK_UPLOADS_PER_USER`).
+    pub uploads_per_user: usize,
     pub introspection: bool,
     pub max_depth: usize,
     pub max_complexity: usize,
@@ -111,6 +115,8 @@ struct File {
     categories: Option<Vec<String>>,
     body_limit: Option<usize>,
     attachment_limit: Option<usize>,
+    uploads: Option<usize>,
+    uploads_per_user: Option<usize>,
     introspection: Option<bool>,
     max_depth: Option<usize>,
     max_complexity: Option<usize>,
@@ -236,6 +242,22 @@ impl Config {
         if jwt_max_ttl.is_zero() {
             bail!("TAXDESK_JWT_MAX_TTL must be longer than 0s");
         }
+        let count =
+            |var: &str, from_file: Option<usize>, default: usize| -> anyhow::Result<usize> {
+                let n = match env.get(var).filter(|v| !v.is_empty()) {
+                    Some(v) => v
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var}={v}: give a whole number"))?,
+                    None => from_file.unwrap_or(default),
+                };
+                if n == 0 {
+                    bail!("{var} must be at least 1");
+                }
+                Ok(n)
+            };
+        let uploads = count("TAXDESK_UPLOADS", file.uploads, 16)?;
+        let uploads_per_user = count("TAXDESK_UPLOADS_PER_USER", file.uploads_per_user, 2)?;
         let mut cron = vec![
             ("jobs.prune".to_string(), "0 30 3 * * *".to_string()),
             ("kb.hot_rank".to_string(), "0 5 * * * *".to_string()),
@@ -298,6 +320,8 @@ impl Config {
                 })?,
                 None => file.attachment_limit.unwrap_or(20 * 1024 * 1024),
             },
+            uploads,
+            uploads_per_user,
             introspection,
             max_depth: file.max_depth.unwrap_or(12),
             max_complexity: file.max_complexity.unwrap_or(2_000),

@@ -93,8 +93,8 @@ fn unsupported(zh: impl Into<String>, en: impl Into<String>) -> AttachmentError 
 }
 
 /// One accepted type. The first extension is the usual one.
-#[derive(Debug)]
-struct Type {
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Type {
     content_type: &'static str,
     kind: Kind,
     extensions: &'static [&'static str],
@@ -185,6 +185,22 @@ pub fn sniff(bytes: &[u8], declared_file_name: &str) -> Result<Sniffed, Attachme
     if bytes.is_empty() {
         return Err(AttachmentError::Empty);
     }
+    let declared = declared_extension(declared_file_name)?;
+    let candidate = detect_head(bytes, true)?;
+    let ty = resolve(
+        candidate,
+        &mut std::io::Cursor::new(bytes),
+        bytes,
+        is_text(bytes),
+        declared.as_deref(),
+    )?;
+    named(ty, declared)
+}
+
+/// The extension of a declared name (lower case), refused when it names a program.
+pub(crate) fn declared_extension(
+    declared_file_name: &str,
+) -> Result<Option<String>, AttachmentError> {
     let base = clean_name(declared_file_name);
     let declared = split_extension(&base).1;
     if let Some(ext) = &declared
@@ -195,7 +211,15 @@ pub fn sniff(bytes: &[u8], declared_file_name: &str) -> Result<Sniffed, Attachme
             format!("executables and scripts (.{ext}) may not be uploaded"),
         ));
     }
-    let ty = detect(bytes, declared.as_deref())?;
+    Ok(declared)
+}
+
+/// The sniffed type with the extension its stored name gets: the declared one when it fits
+/// the type, else the type's usual one; a declared extension of another known type is refused.
+pub(crate) fn named(
+    ty: &'static Type,
+    declared: Option<String>,
+) -> Result<Sniffed, AttachmentError> {
     let extension = match declared {
         Some(ext) => match ty.extensions.iter().find(|e| **e == ext) {
             Some(e) => e,
@@ -227,60 +251,112 @@ fn executable_refusal(what: &str) -> AttachmentError {
     )
 }
 
-/// The type of the bytes alone (the declared extension only tells text from CSV).
-fn detect(bytes: &[u8], declared: Option<&str>) -> Result<&'static Type, AttachmentError> {
-    if let Some(what) = executable(bytes) {
+/// What the first bytes of an upload say, before the rest is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Candidate {
+    /// Decided by the first bytes alone (images, PDF).
+    Known(&'static Type),
+    /// An OLE compound file: its root entry's class says which Office type, if any.
+    Ole,
+    /// A zip container: its central directory (at the end) says what it holds.
+    Zip,
+    /// Text so far: it stays text if every byte is UTF-8 without NULs.
+    Text,
+}
+
+/// How many first bytes decide the [`Candidate`] (magic numbers, the PE header pointer,
+/// an OpenDocument's `mimetype` entry all lie well inside).
+pub(crate) const HEAD_LEN: usize = 64 * 1024;
+
+/// The candidate type of an upload from its first bytes (`whole` when that is all of it):
+/// executables and unknown types are refused here, before the rest is read.
+pub(crate) fn detect_head(head: &[u8], whole: bool) -> Result<Candidate, AttachmentError> {
+    let text = looks_like_text(head, whole);
+    if let Some(what) = executable(head, text) {
         return Err(executable_refusal(what));
     }
-    let image = if infer::image::is_png(bytes) {
+    let image = if infer::image::is_png(head) {
         Some(&PNG)
-    } else if infer::image::is_jpeg(bytes) {
+    } else if infer::image::is_jpeg(head) {
         Some(&JPEG)
-    } else if infer::image::is_gif(bytes) {
+    } else if infer::image::is_gif(head) {
         Some(&GIF)
-    } else if infer::image::is_webp(bytes) {
+    } else if infer::image::is_webp(head) {
         Some(&WEBP)
     } else {
         None
     };
     if let Some(ty) = image {
-        return Ok(ty);
+        return Ok(Candidate::Known(ty));
     }
     // Only a header at the start: readers also find one further in, but then any text or
     // archive that mentions "%PDF" would pass for one.
-    if bytes.starts_with(b"%PDF-") {
-        return Ok(&PDF);
+    if head.starts_with(b"%PDF-") {
+        return Ok(Candidate::Known(&PDF));
     }
     // OLE compound files: legacy Office documents, and also MSI installers.
-    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
-        return if infer::doc::is_doc(bytes) {
-            Ok(&DOC)
-        } else if infer::doc::is_xls(bytes) {
-            Ok(&XLS)
-        } else if infer::doc::is_ppt(bytes) {
-            Ok(&PPT)
-        } else {
-            Err(unsupported(
-                "无法识别的复合文档（可能是安装包），不允许上传",
-                "an unrecognised OLE compound file (possibly an installer) may not be uploaded",
-            ))
-        };
+    if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Ok(Candidate::Ole);
     }
-    if infer::archive::is_zip(bytes) {
-        return zip_type(bytes);
+    if infer::archive::is_zip(head) {
+        return Ok(Candidate::Zip);
     }
-    if is_text(bytes) {
-        return Ok(if declared == Some("csv") { &CSV } else { &TXT });
+    if text {
+        return Ok(Candidate::Text);
     }
-    Err(unsupported(
-        "不支持的文件类型：仅支持 PNG、JPEG、GIF、WebP 图片，PDF、OFD、Office 文档、ZIP 与 UTF-8 文本",
-        "unsupported file type: PNG, JPEG, GIF and WebP images, PDF, OFD, Office documents, ZIP and UTF-8 text are accepted",
-    ))
+    Err(unsupported_type())
 }
 
-/// Names the kind of executable the bytes are, if they are one.
-fn executable(bytes: &[u8]) -> Option<&'static str> {
-    if is_pe(bytes) {
+fn unsupported_type() -> AttachmentError {
+    unsupported(
+        "不支持的文件类型：仅支持 PNG、JPEG、GIF、WebP 图片，PDF、OFD、Office 文档、ZIP 与 UTF-8 文本",
+        "unsupported file type: PNG, JPEG, GIF and WebP images, PDF, OFD, Office documents, ZIP and UTF-8 text are accepted",
+    )
+}
+
+/// The type of a whole upload: its candidate, settled by reading what it needs of `content`
+/// (an OLE root entry, a zip directory) and by whether all of it was `text`.
+pub(crate) fn resolve<R: std::io::Read + std::io::Seek>(
+    candidate: Candidate,
+    content: &mut R,
+    head: &[u8],
+    text: bool,
+    declared: Option<&str>,
+) -> Result<&'static Type, AttachmentError> {
+    match candidate {
+        Candidate::Known(ty) => Ok(ty),
+        Candidate::Ole => ole_type(content),
+        Candidate::Zip => zip_type(zip_entries(content), head),
+        Candidate::Text if text => Ok(if declared == Some("csv") { &CSV } else { &TXT }),
+        Candidate::Text => Err(unsupported_type()),
+    }
+}
+
+/// The Office type of an OLE compound file, from its root entry's class id (as `infer`
+/// reads it); anything else (an MSI installer, say) is refused.
+fn ole_type<R: std::io::Read + std::io::Seek>(
+    content: &mut R,
+) -> Result<&'static Type, AttachmentError> {
+    let class = cfb::CompoundFile::open(content)
+        .ok()
+        .map(|f| f.root_entry().clsid().to_string());
+    match class.as_deref() {
+        Some("00020906-0000-0000-c000-000000000046") => Ok(&DOC),
+        Some("00020810-0000-0000-c000-000000000046" | "00020820-0000-0000-c000-000000000046") => {
+            Ok(&XLS)
+        }
+        Some("64818d10-4f9b-11cf-86ea-00aa00b929e8") => Ok(&PPT),
+        _ => Err(unsupported(
+            "无法识别的复合文档（可能是安装包），不允许上传",
+            "an unrecognised OLE compound file (possibly an installer) may not be uploaded",
+        )),
+    }
+}
+
+/// Names the kind of executable the bytes are, if they are one (`text`: whether they read
+/// as text, which tells a PE from a text file that happens to start with "MZ").
+fn executable(bytes: &[u8], text: bool) -> Option<&'static str> {
+    if is_pe(bytes, text) {
         return Some("Windows PE");
     }
     if infer::app::is_elf(bytes) {
@@ -306,7 +382,7 @@ fn executable(bytes: &[u8]) -> Option<&'static str> {
 
 /// `MZ` with a PE header where the DOS header points, or `MZ` on bytes that are not text
 /// (so a text file that happens to start with "MZ" is still text).
-fn is_pe(bytes: &[u8]) -> bool {
+fn is_pe(bytes: &[u8], text: bool) -> bool {
     if !bytes.starts_with(b"MZ") {
         return false;
     }
@@ -314,7 +390,7 @@ fn is_pe(bytes: &[u8]) -> bool {
         .get(0x3C..0x40)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
     let has_pe = pe_at.is_some_and(|at| bytes.get(at..at.saturating_add(4)) == Some(b"PE\0\0"));
-    has_pe || !is_text(bytes)
+    has_pe || !text
 }
 
 fn strip_bom(bytes: &[u8]) -> &[u8] {
@@ -326,9 +402,55 @@ fn is_text(bytes: &[u8]) -> bool {
     !bytes.contains(&0) && std::str::from_utf8(strip_bom(bytes)).is_ok()
 }
 
-/// The type of a zip container, from the names in its central directory.
-fn zip_type(bytes: &[u8]) -> Result<&'static Type, AttachmentError> {
-    let Some(names) = zip_entries(bytes) else {
+/// [`is_text`] of the first bytes of something longer: a character cut at the end is fine.
+fn looks_like_text(head: &[u8], whole: bool) -> bool {
+    if whole {
+        return is_text(head);
+    }
+    !head.contains(&0)
+        && match std::str::from_utf8(strip_bom(head)) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        }
+}
+
+/// Whether a stream of chunks is UTF-8 without NULs, without holding it.
+#[derive(Debug, Default)]
+pub(crate) struct TextCheck {
+    /// The start of a character cut by the end of the last chunk.
+    pending: Vec<u8>,
+    failed: bool,
+}
+
+impl TextCheck {
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        if self.failed {
+            return;
+        }
+        if chunk.contains(&0) {
+            self.failed = true;
+            return;
+        }
+        let mut joined = std::mem::take(&mut self.pending);
+        joined.extend_from_slice(chunk);
+        match std::str::from_utf8(&joined) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => {
+                self.pending = joined[e.valid_up_to()..].to_vec();
+            }
+            Err(_) => self.failed = true,
+        }
+    }
+
+    pub(crate) fn is_text(&self) -> bool {
+        !self.failed && self.pending.is_empty()
+    }
+}
+
+/// The type of a zip container, from the names in its central directory (`None`: it could
+/// not be read) and its first bytes (an OpenDocument's `mimetype` entry comes first).
+fn zip_type(names: Option<Vec<String>>, head: &[u8]) -> Result<&'static Type, AttachmentError> {
+    let Some(names) = names else {
         return Err(unsupported(
             "压缩包已损坏或无法读取",
             "the zip archive is damaged or cannot be read",
@@ -367,13 +489,13 @@ fn zip_type(bytes: &[u8]) -> Result<&'static Type, AttachmentError> {
     if names.iter().any(|n| n == "OFD.xml") {
         return Ok(&OFD);
     }
-    if infer::odf::is_odt(bytes) {
+    if infer::odf::is_odt(head) {
         return Ok(&ODT);
     }
-    if infer::odf::is_ods(bytes) {
+    if infer::odf::is_ods(head) {
         return Ok(&ODS);
     }
-    if infer::odf::is_odp(bytes) {
+    if infer::odf::is_odp(head) {
         return Ok(&ODP);
     }
     Ok(&ZIP)
@@ -394,48 +516,59 @@ fn le64(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(s.try_into().ok()?))
 }
 
+/// `n` bytes at `at`, or `None` when they are not all there.
+fn read_at<R: std::io::Read + std::io::Seek>(r: &mut R, at: u64, n: usize) -> Option<Vec<u8>> {
+    r.seek(std::io::SeekFrom::Start(at)).ok()?;
+    let mut buf = vec![0u8; n];
+    r.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
 /// The entry names of a zip archive, from its central directory (ZIP64 included); `None`
-/// when the directory cannot be read.
-fn zip_entries(buf: &[u8]) -> Option<Vec<String>> {
+/// when the directory cannot be read. Reads only the end of `content` and the directory.
+fn zip_entries<R: std::io::Read + std::io::Seek>(content: &mut R) -> Option<Vec<String>> {
     const EOCD: &[u8] = b"PK\x05\x06";
     const EOCD64: &[u8] = b"PK\x06\x06";
     const LOCATOR64: &[u8] = b"PK\x06\x07";
     const ENTRY: &[u8] = b"PK\x01\x02";
-    let last = buf.len().checked_sub(22)?;
-    // The end record is followed by at most a 65,535-byte comment.
-    let eocd = (last.saturating_sub(65_535)..=last)
-        .rev()
-        .find(|&i| buf[i..].starts_with(EOCD))?;
-    let mut count = le16(buf, eocd + 10)?;
-    let mut size = le32(buf, eocd + 12)?;
-    let mut offset = le32(buf, eocd + 16)?;
+    let len = content.seek(std::io::SeekFrom::End(0)).ok()?;
+    // The end record (22 bytes) is followed by at most a 65,535-byte comment.
+    let tail_at = len.checked_sub(22)?.saturating_sub(65_535);
+    let tail = read_at(content, tail_at, usize::try_from(len - tail_at).ok()?)?;
+    let last = tail.len().checked_sub(22)?;
+    let eocd = (0..=last).rev().find(|&i| tail[i..].starts_with(EOCD))?;
+    let mut count = le16(&tail, eocd + 10)?;
+    let mut size = le32(&tail, eocd + 12)?;
+    let mut offset = le32(&tail, eocd + 16)?;
     if count == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF {
-        let locator = eocd.checked_sub(20)?;
-        if !buf[locator..].starts_with(LOCATOR64) {
+        let locator = (tail_at + eocd as u64).checked_sub(20)?;
+        let loc = read_at(content, locator, 20)?;
+        if !loc.starts_with(LOCATOR64) {
             return None;
         }
-        let record = usize::try_from(le64(buf, locator + 8)?).ok()?;
-        if !buf.get(record..)?.starts_with(EOCD64) {
+        let record = read_at(content, le64(&loc, 8)?, 56)?;
+        if !record.starts_with(EOCD64) {
             return None;
         }
-        count = le64(buf, record + 32)?;
-        size = le64(buf, record + 40)?;
-        offset = le64(buf, record + 48)?;
+        count = le64(&record, 32)?;
+        size = le64(&record, 40)?;
+        offset = le64(&record, 48)?;
     }
-    let mut at = usize::try_from(offset).ok()?;
-    let end = at.checked_add(usize::try_from(size).ok()?)?;
-    if end > buf.len() || count > (size / 46) {
+    if offset.checked_add(size)? > len || count > (size / 46) {
         return None;
     }
+    let dir = read_at(content, offset, usize::try_from(size).ok()?)?;
+    let end = dir.len();
+    let mut at = 0usize;
     let mut names = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        if !buf.get(at..)?.starts_with(ENTRY) {
+        if !dir.get(at..)?.starts_with(ENTRY) {
             return None;
         }
-        let name_len = le16(buf, at + 28)? as usize;
-        let extra_len = le16(buf, at + 30)? as usize;
-        let comment_len = le16(buf, at + 32)? as usize;
-        let name = buf.get(at + 46..at + 46 + name_len)?;
+        let name_len = le16(&dir, at + 28)? as usize;
+        let extra_len = le16(&dir, at + 30)? as usize;
+        let comment_len = le16(&dir, at + 32)? as usize;
+        let name = dir.get(at + 46..at + 46 + name_len)?;
         names.push(String::from_utf8_lossy(name).into_owned());
         at += 46 + name_len + extra_len + comment_len;
         if at > end {
@@ -611,6 +744,47 @@ pub async fn save<C: ConnectionTrait>(
         file_name: Set(safe_file_name(file_name, &sniffed)),
         content_type: Set(sniffed.content_type.to_string()),
         size: Set(bytes.len() as i64),
+        uploader_id: Set(uploader.id.clone()),
+        session_id: Set(session_id.map(str::to_string)),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    tracing::debug!(attachment.id = %row.id, content_type = %row.content_type, size = row.size, "attachment saved");
+    Ok(row)
+}
+
+/// Stores an upload received by [`crate::incoming::Incoming`] (already bounded and sniffed)
+/// and writes its row. With a session, the uploader must take part in it; otherwise the
+/// session is "not found" and the received file is dropped.
+pub async fn save_staged<C: ConnectionTrait>(
+    db: &C,
+    data_dir: &Path,
+    uploader: &Actor,
+    session_id: Option<&str>,
+    staged: crate::incoming::Staged,
+) -> Result<attachment::Model, AttachmentError> {
+    let Some(sniffed) = staged.sniffed else {
+        return Err(std::io::Error::other("an attachment was received without its type").into());
+    };
+    if let Some(id) = session_id {
+        let s = session::Entity::find_by_id(id.to_string())
+            .one(db)
+            .await?
+            .ok_or_else(|| session_not_found(id))?;
+        if !takes_part(&s, uploader) {
+            return Err(session_not_found(id));
+        }
+    }
+    let file_name = safe_file_name(&staged.file_name, &sniffed);
+    let size = staged.size as i64;
+    let sha256 = staged.store(data_dir).await?;
+    let row = attachment::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        sha256: Set(sha256),
+        file_name: Set(file_name),
+        content_type: Set(sniffed.content_type.to_string()),
+        size: Set(size),
         uploader_id: Set(uploader.id.clone()),
         session_id: Set(session_id.map(str::to_string)),
         created_at: Set(Utc::now()),

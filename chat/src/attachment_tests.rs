@@ -514,3 +514,101 @@ async fn only_the_uploader_the_participants_and_admins_may_open_an_attachment() 
     let r = open_for(&f.db, &f.dir, &tp1, &alone.id).await;
     assert!(matches!(r, Err(AttachmentError::Io(_))), "{r:?}");
 }
+
+/// Streams `bytes` through an [`crate::incoming::Incoming`] in chunks of `chunk` bytes.
+async fn received(
+    dir: &Path,
+    bytes: &[u8],
+    name: &str,
+    chunk: usize,
+) -> Result<crate::incoming::Staged, AttachmentError> {
+    use crate::incoming::{Check, Incoming};
+    let mut incoming = Incoming::begin(dir, name, DEFAULT_LIMIT, Check::Attachment).await?;
+    for part in bytes.chunks(chunk) {
+        incoming.push(part).await?;
+    }
+    incoming.finish().await
+}
+
+#[tokio::test]
+async fn a_streamed_upload_is_sniffed_as_the_whole_would_be() {
+    let dir = std::env::temp_dir().join(format!("taxdesk-incoming-{}", uuid::Uuid::new_v4()));
+    // A zip longer than the head, its directory at the end: read back from the file.
+    let mut big_docx = Vec::new();
+    let filler = vec![b'x'; 100 * 1024];
+    let entries: Vec<(&str, &[u8])> = vec![
+        ("[Content_Types].xml", CONTENT_TYPES),
+        ("_rels/.rels", b"<Relationships/>"),
+        ("word/media/filler.txt", &filler),
+        ("word/document.xml", b"<w:document/>"),
+    ];
+    big_docx.extend(zip(&entries));
+    let text = "纳税申报说明\n".repeat(20_000).into_bytes();
+    for (bytes, name) in [
+        (png(), "截图.png"),
+        (docx(), "申报表.docx"),
+        (big_docx.clone(), "big.docx"),
+        (xlsx(), "表.xlsx"),
+        (text.clone(), "说明.txt"),
+    ] {
+        // 7-byte chunks cut multi-byte characters and magic numbers apart.
+        for chunk in [7, 64 * 1024] {
+            let staged = received(&dir, &bytes, name, chunk).await.unwrap();
+            assert_eq!(
+                staged.sniffed,
+                Some(ok(&bytes, name)),
+                "{name} in {chunk}-byte chunks"
+            );
+            assert_eq!(staged.sha256, sha256_hex(&bytes));
+            assert_eq!(staged.size, bytes.len());
+        }
+    }
+    // Text with a NUL past the head is not text.
+    let mut not_text = text.clone();
+    not_text.push(0);
+    assert!(matches!(
+        received(&dir, &not_text, "a.txt", 4096).await,
+        Err(AttachmentError::UnsupportedMediaType { .. })
+    ));
+    // A program is refused from its first bytes; a program's name before any byte.
+    let mut program = vec![0u8; 200 * 1024];
+    program[..2].copy_from_slice(b"MZ");
+    program[0x3C] = 0x80;
+    program[0x80..0x84].copy_from_slice(b"PE\0\0");
+    let mut incoming = crate::incoming::Incoming::begin(
+        &dir,
+        "x.png",
+        DEFAULT_LIMIT,
+        crate::incoming::Check::Attachment,
+    )
+    .await
+    .unwrap();
+    let refused = incoming.push(&program[..HEAD_LEN]).await;
+    assert!(
+        matches!(refused, Err(AttachmentError::UnsupportedMediaType { .. })),
+        "{refused:?}"
+    );
+    drop(incoming);
+    assert!(matches!(
+        crate::incoming::Incoming::begin(&dir, "setup.exe", 10, crate::incoming::Check::Attachment)
+            .await,
+        Err(AttachmentError::UnsupportedMediaType { .. })
+    ));
+    // Over the limit while streaming.
+    let mut small =
+        crate::incoming::Incoming::begin(&dir, "a.png", 10, crate::incoming::Check::Attachment)
+            .await
+            .unwrap();
+    assert!(matches!(
+        small.push(&png()).await,
+        Err(AttachmentError::TooLarge { .. })
+    ));
+    drop(small);
+    // Every partial or refused upload is gone; nothing else was left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.join("attachments").join(".incoming"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@ mod chat;
 pub mod entities;
 pub mod faq;
 pub mod hub;
+pub mod incoming;
 pub mod kb;
 pub mod message;
 pub mod offer;

@@ -5,6 +5,7 @@
 use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject, Upload};
 use taxdesk_chat::attachment::{self as service, AttachmentError, Settings};
 use taxdesk_chat::entities::attachment as row;
+use taxdesk_chat::incoming::StagedUploads;
 use taxdesk_workflow::Workflow;
 
 use crate::error::{Code, coded, internal};
@@ -92,6 +93,16 @@ impl AttachmentMutation {
                 "uploads must be sent as a multipart/form-data POST",
             ));
         };
+        let wf = ctx.data_unchecked::<Workflow>();
+        let session_id = session_id.as_ref().map(|id| id.as_str());
+        // Received by the transport as it streamed in: bounded, sniffed, in a file.
+        if let Some(staged) = ctx.data_opt::<StagedUploads>().and_then(|s| s.take(file.0)) {
+            let saved =
+                service::save_staged(wf.db(), &settings.data_dir, &uploader, session_id, staged)
+                    .await
+                    .map_err(|e| to_gql(ctx, e))?;
+            return Ok(saved.into());
+        }
         let upload = file.value(ctx).map_err(|e| {
             coded(
                 Code::InvalidInput,
@@ -100,12 +111,11 @@ impl AttachmentMutation {
             )
             .extend_with(|_, ext| ext.set("field", "file"))
         })?;
-        let wf = ctx.data_unchecked::<Workflow>();
         let saved = service::save(
             wf.db(),
             &settings.data_dir,
             &uploader,
-            session_id.as_ref().map(|id| id.as_str()),
+            session_id,
             &upload.filename,
             &upload.content,
             settings.limit,

@@ -2,9 +2,8 @@
 //! (the GraphQL multipart request spec), GET with query parameters (queries only) or GraphiQL
 //! for a browser. Bodies are bounded and checked before the GraphQL parser runs.
 
-use async_graphql::http::MultipartOptions;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{ParseRequestError, ServerError, Variables, parser::parse_query};
+use async_graphql::{ServerError, Variables, parser::parse_query};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Extension, Query, State, rejection::QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -161,55 +160,6 @@ fn too_large(format: Format, limit: usize, zh_what: &str, en_what: &str) -> Resp
     )
 }
 
-/// A multipart upload. The whole body is bounded by the attachment limit plus the JSON body
-/// limit (for `operations`, `map` and part headers), each file by the attachment limit; the
-/// parts are then read by async-graphql, which puts the files where `map` says.
-async fn multipart(
-    s: &AppState,
-    rid: &RequestId,
-    headers: &HeaderMap,
-    content_type: &str,
-    body: Body,
-    format: Format,
-) -> Response {
-    let limit = s.attachments.limit;
-    let Ok(bytes) = to_bytes(body, limit.saturating_add(s.body_limit)).await else {
-        return too_large(format, limit, "上传的文件", "the upload");
-    };
-    let opts = MultipartOptions::default().max_file_size(limit);
-    let req = match async_graphql::http::receive_body(Some(content_type), &bytes[..], opts).await {
-        Ok(req) => req,
-        Err(ParseRequestError::PayloadTooLarge) => {
-            return too_large(format, limit, "上传的文件", "the file");
-        }
-        Err(ParseRequestError::InvalidRequest(e)) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                format,
-                Code::GraphqlParseFailed,
-                "operations 不是合法的 GraphQL 请求 JSON",
-                &format!("the operations part is not a GraphQL request in JSON: {e}"),
-            );
-        }
-        Err(ParseRequestError::UnsupportedBatch) => {
-            return Unusable::bad_request("不支持批量请求", "batched requests are not supported")
-                .reply(format);
-        }
-        Err(e) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                format,
-                Code::BadRequest,
-                "multipart 请求格式错误（须含 operations、map 与文件，见 GraphQL multipart 请求规范）",
-                &format!(
-                    "malformed multipart request ({e}); send operations, map and the files as the GraphQL multipart request spec says"
-                ),
-            );
-        }
-    };
-    run(s, rid, headers, req, format, true).await
-}
-
 pub async fn post(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
@@ -221,7 +171,7 @@ pub async fn post(
     };
     let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
     if is_form_data(content_type) {
-        return multipart(&s, &rid, &headers, content_type, body, format).await;
+        return super::upload::receive(&s, &rid, &headers, content_type, body, format).await;
     }
     if !is_utf8_json(content_type) {
         return reply::unsupported_media_type(format, content_type);
@@ -382,7 +332,7 @@ async fn execute(
 }
 
 /// Checks, authenticates and executes one request, however it was read.
-async fn run(
+pub(super) async fn run(
     s: &AppState,
     rid: &RequestId,
     headers: &HeaderMap,

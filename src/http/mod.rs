@@ -5,6 +5,7 @@
 mod download;
 mod graphql;
 mod reply;
+mod upload;
 mod web;
 mod ws;
 
@@ -23,6 +24,7 @@ use taxdesk_workflow::{Workflow, metrics};
 use tracing::Instrument;
 
 use crate::auth::Keys;
+pub use upload::UploadGate;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +38,8 @@ pub struct AppState {
     pub graphiql: Arc<String>,
     /// For `/healthz` (whether the semantic search layer is on).
     pub chat: taxdesk_chat::Chat,
+    /// Uploads in flight, bounded per user and in all.
+    pub uploads: Arc<upload::UploadGate>,
 }
 
 /// The id of one HTTP request, in its logs and on its errors.

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
-const BOUNDARY: &str = "----taxdesk-test-boundary-7MA4YWxkTrZu0gW";
+pub(crate) const BOUNDARY: &str = "----taxdesk-test-boundary-7MA4YWxkTrZu0gW";
 
-const UPLOAD: &str = "mutation Upload($file: Upload!, $sessionId: ID) {
+pub(crate) const UPLOAD: &str = "mutation Upload($file: Upload!, $sessionId: ID) {
   uploadAttachment(file: $file, sessionId: $sessionId) { id fileName contentType size url }
 }";
 
@@ -25,7 +25,7 @@ pub(crate) fn pdf() -> Vec<u8> {
     b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n".to_vec()
 }
 
-fn exe() -> Vec<u8> {
+pub(crate) fn exe() -> Vec<u8> {
     let mut b = vec![0u8; 512];
     b[..2].copy_from_slice(b"MZ");
     b[0x3C] = 0x80;
@@ -34,7 +34,7 @@ fn exe() -> Vec<u8> {
 }
 
 /// A `multipart/form-data` body: the given parts in order; a part with a file name is a file.
-fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+pub(crate) fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, file_name, data) in parts {
         body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());

@@ -26,5 +26,6 @@ mod slots;
 mod smtp;
 mod token_checks;
 mod transport;
+mod uploads;
 mod work_orders;
 mod ws_tokens;
