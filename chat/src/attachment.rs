@@ -728,30 +728,19 @@ pub async fn save<C: ConnectionTrait>(
         });
     }
     let sniffed = sniff(bytes, file_name)?;
-    if let Some(id) = session_id {
-        let s = session::Entity::find_by_id(id.to_string())
-            .one(db)
-            .await?
-            .ok_or_else(|| session_not_found(id))?;
-        if !takes_part(&s, uploader) {
-            return Err(session_not_found(id));
-        }
-    }
+    check_session(db, uploader, session_id).await?;
     let sha256 = store(data_dir, bytes).await?;
-    let row = attachment::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        sha256: Set(sha256),
-        file_name: Set(safe_file_name(file_name, &sniffed)),
-        content_type: Set(sniffed.content_type.to_string()),
-        size: Set(bytes.len() as i64),
-        uploader_id: Set(uploader.id.clone()),
-        session_id: Set(session_id.map(str::to_string)),
-        created_at: Set(Utc::now()),
-    }
-    .insert(db)
-    .await?;
-    tracing::debug!(attachment.id = %row.id, content_type = %row.content_type, size = row.size, "attachment saved");
-    Ok(row)
+    let file_name = safe_file_name(file_name, &sniffed);
+    insert_row(
+        db,
+        uploader,
+        session_id,
+        file_name,
+        &sniffed,
+        bytes.len(),
+        sha256,
+    )
+    .await
 }
 
 /// Stores an upload received by [`crate::incoming::Incoming`] (already bounded and sniffed)
@@ -767,6 +756,20 @@ pub async fn save_staged<C: ConnectionTrait>(
     let Some(sniffed) = staged.sniffed else {
         return Err(std::io::Error::other("an attachment was received without its type").into());
     };
+    check_session(db, uploader, session_id).await?;
+    let file_name = safe_file_name(&staged.file_name, &sniffed);
+    let size = staged.size;
+    let sha256 = staged.store(data_dir).await?;
+    insert_row(db, uploader, session_id, file_name, &sniffed, size, sha256).await
+}
+
+/// With a session, the uploader must take part in it (its taxpayer or its agent); otherwise
+/// the session is "not found".
+async fn check_session<C: ConnectionTrait>(
+    db: &C,
+    uploader: &Actor,
+    session_id: Option<&str>,
+) -> Result<(), AttachmentError> {
     if let Some(id) = session_id {
         let s = session::Entity::find_by_id(id.to_string())
             .one(db)
@@ -776,15 +779,25 @@ pub async fn save_staged<C: ConnectionTrait>(
             return Err(session_not_found(id));
         }
     }
-    let file_name = safe_file_name(&staged.file_name, &sniffed);
-    let size = staged.size as i64;
-    let sha256 = staged.store(data_dir).await?;
+    Ok(())
+}
+
+/// The row of a stored file.
+async fn insert_row<C: ConnectionTrait>(
+    db: &C,
+    uploader: &Actor,
+    session_id: Option<&str>,
+    file_name: String,
+    sniffed: &Sniffed,
+    size: usize,
+    sha256: String,
+) -> Result<attachment::Model, AttachmentError> {
     let row = attachment::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         sha256: Set(sha256),
         file_name: Set(file_name),
         content_type: Set(sniffed.content_type.to_string()),
-        size: Set(size),
+        size: Set(size as i64),
         uploader_id: Set(uploader.id.clone()),
         session_id: Set(session_id.map(str::to_string)),
         created_at: Set(Utc::now()),
