@@ -248,11 +248,8 @@ impl Chat {
             .filter(faq::Column::Enabled.eq(true))
             .all(self.wf.db())
             .await?;
-        let docs: Vec<FaqDoc> = all.iter().map(doc_of).collect();
         // One commit for the whole base: one per FAQ takes minutes at 10,000 entries.
-        self.kb.upsert_many(&docs).map_err(index_error)?;
-        self.semantic.upsert(&docs);
-        self.held_versions(all.iter().map(|f| (f.id.clone(), f.version)));
+        self.index_saved(&all)?;
         tracing::info!(faqs = all.len(), "knowledge base indexed");
         Ok(all.len())
     }
@@ -288,10 +285,7 @@ impl Chat {
             .filter(faq::Column::Id.is_in(stale))
             .all(self.wf.db())
             .await?;
-        let docs: Vec<FaqDoc> = changed.iter().map(doc_of).collect();
-        self.kb.upsert_many(&docs).map_err(index_error)?;
-        self.semantic.upsert(&docs);
-        self.held_versions(changed.iter().map(|f| (f.id.clone(), f.version)));
+        self.index_saved(&changed)?;
         tracing::info!(
             faqs = changed.len(),
             "knowledge base refreshed from the database"
@@ -299,8 +293,28 @@ impl Chat {
         Ok(changed.len())
     }
 
+    /// Makes saved FAQs answerable on this instance: the lexical index at once, the semantic
+    /// layer in the background, and their versions recorded as held so that the follow loop
+    /// does not index them again.
+    pub(crate) fn index_saved(&self, saved: &[faq::Model]) -> Result<()> {
+        let docs: Vec<FaqDoc> = saved.iter().map(doc_of).collect();
+        self.index_docs(&docs, saved.iter().map(|f| (f.id.clone(), f.version)))
+    }
+
+    /// [`Chat::index_saved`] for documents already built, with their versions.
+    fn index_docs(
+        &self,
+        docs: &[FaqDoc],
+        versions: impl Iterator<Item = (String, i32)>,
+    ) -> Result<()> {
+        self.kb.upsert_many(docs).map_err(index_error)?;
+        self.semantic.upsert(docs);
+        self.held_versions(versions);
+        Ok(())
+    }
+
     /// Records the FAQ versions the index now holds.
-    pub(crate) fn held_versions(&self, versions: impl Iterator<Item = (String, i32)>) {
+    fn held_versions(&self, versions: impl Iterator<Item = (String, i32)>) {
         let mut held = self.kb_versions.lock().unwrap_or_else(|e| e.into_inner());
         held.extend(versions);
     }
@@ -447,9 +461,7 @@ impl Chat {
             }
         }
         txn.commit().await?;
-        self.kb.upsert_many(&docs).map_err(index_error)?;
-        self.semantic.upsert(&docs);
-        self.held_versions(versions.into_iter());
+        self.index_docs(&docs, versions.into_iter())?;
         Ok(report)
     }
 
@@ -591,6 +603,8 @@ impl Chat {
         useful: bool,
         session_id: Option<&str>,
     ) -> Result<faq::Model> {
+        let session_id = check::optional_text("sessionId", session_id, 64)?;
+        let session_id = session_id.as_deref();
         // Votes rate answers the bot gives: never a disabled FAQ's, whoever votes.
         let f = self
             .faq(faq_id)

@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, TransactionTrait,
 };
-use taxdesk_workflow::error::{Error, Result};
+use taxdesk_workflow::error::{Error, Result, check};
 use taxdesk_workflow::page::{self, Keyed, Page, PageRequest};
 use taxdesk_workflow::{Actor, metrics};
 use tracing::Instrument;
@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::machine::{self, Event, Reason, Snapshot, Status};
 use crate::chat::Chat;
 use crate::entities::{ask_log, asked_question, asked_question_history, faq};
-use crate::faq::{MAX_PHRASINGS, doc_of};
+use crate::faq::MAX_PHRASINGS;
 use crate::kb::text::fold;
 use crate::session::service::new_id;
 
@@ -187,6 +187,8 @@ impl Chat {
     ) -> Result<faq::Model> {
         let span = tracing::info_span!("transition", machine = "asked_question", asked_question.id = %id, faq.id = %faq_id, actor.id = %actor.id);
         async move {
+            check::text("askedQuestionId", id, 1, 64)?;
+            check::text("faqId", faq_id, 1, 64)?;
             let now = self.wf.now();
             let txn = self.wf.db().begin().await?;
             let before = self.load(&txn, id).await?;
@@ -252,12 +254,7 @@ impl Chat {
             txn.commit().await?;
             // Answerable here now (by meaning too once its vectors are made); the other
             // instances follow the FAQ's new version.
-            let doc = doc_of(&linked);
-            self.semantic.upsert(std::slice::from_ref(&doc));
-            self.kb.upsert_many(&[doc]).map_err(|e| {
-                Error::Database(sea_orm::DbErr::Custom(format!("knowledge index: {e}")))
-            })?;
-            self.held_versions(std::iter::once((linked.id.clone(), linked.version)));
+            self.index_saved(std::slice::from_ref(&linked))?;
             metrics::transition("asked_question", "LINK");
             tracing::info!(faq.version = linked.version, "asked question linked");
             Ok(linked)
@@ -274,6 +271,7 @@ impl Chat {
     ) -> Result<asked_question::Model> {
         let span = tracing::info_span!("transition", machine = "asked_question", asked_question.id = %id, actor.id = %actor.id);
         async move {
+            check::text("id", id, 1, 64)?;
             let now = self.wf.now();
             let txn = self.wf.db().begin().await?;
             let before = self.load(&txn, id).await?;
