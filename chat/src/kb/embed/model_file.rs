@@ -80,17 +80,8 @@ impl ModelSource {
 }
 
 /// The hex sha256 of `reader`'s bytes.
-fn sha256_of(mut reader: impl Read) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
+fn sha256_of(reader: impl Read) -> std::io::Result<String> {
+    copy_hashing(reader, &mut std::io::sink())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -159,8 +150,8 @@ impl Drop for Partial {
     }
 }
 
-/// Copies `reader` to `out` while hashing it.
-fn copy_hashing(mut reader: impl Read, out: &mut std::fs::File) -> std::io::Result<String> {
+/// Copies `reader` to `out` while hashing it; the hex sha256 of what was copied.
+fn copy_hashing(mut reader: impl Read, out: &mut impl Write) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -171,7 +162,6 @@ fn copy_hashing(mut reader: impl Read, out: &mut std::fs::File) -> std::io::Resu
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n])?;
     }
-    out.sync_all()?;
     Ok(hex(&hasher.finalize()))
 }
 
@@ -197,6 +187,7 @@ pub fn install(source: &Path, dest: &Path) -> Result<(), ModelError> {
     } else {
         copy_hashing(file.take(MODEL_SIZE + 1), &mut out)?
     };
+    out.sync_all()?;
     drop(out);
     if actual != MODEL_SHA256 {
         return Err(ModelError::Digest {
