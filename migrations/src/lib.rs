@@ -16,6 +16,7 @@ mod m20261126_000008_bot_reply_basis;
 mod m20261204_000009_asked_questions;
 mod m20261204_000010_routing;
 mod m20261204_000011_one_channel_in_play;
+mod m20261204_000015_ask_log_by_user;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_asked_questions::Migration),
             Box::new(m20261204_000010_routing::Migration),
             Box::new(m20261204_000011_one_channel_in_play::Migration),
+            Box::new(m20261204_000015_ask_log_by_user::Migration),
         ]
     }
 }

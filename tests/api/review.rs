@@ -146,6 +146,16 @@ async fn unanswered_useless_and_handed_over_questions_land_in_the_queue_with_why
             .code(),
         Some("NOT_FOUND")
     );
+    // Ids are bounded before any transaction opens.
+    let huge = "q".repeat(100_000);
+    assert_eq!(
+        staff.gql(DISMISS, json!({"id": huge})).await.code(),
+        Some("INVALID_INPUT")
+    );
+    assert_eq!(
+        staff.gql(LINK, json!({"q": id, "f": huge})).await.code(),
+        Some("INVALID_INPUT")
+    );
     assert_eq!(app.count("SELECT id FROM asked_question_history").await, 0);
 }
 
