@@ -11,7 +11,7 @@ use taxdesk_chat::hub::relay::Relay;
 use taxdesk_chat::kb::embed::ModelSettings;
 use taxdesk_chat::session::Routing;
 use taxdesk_chat::{Chat, ChatConfig};
-use taxdesk_graphql::{Limits, build_schema};
+use taxdesk_graphql::{Limits, RateLimiter, build_schema};
 use taxdesk_scheduler::{MailConfig, Scheduler, SchedulerConfig, Stopper};
 use taxdesk_workflow::booking::service::BookingPolicy;
 use taxdesk_workflow::calendar::Calendar;
@@ -100,6 +100,13 @@ pub fn limits(c: &Config) -> Limits {
         depth: c.max_depth,
         complexity: c.max_complexity,
         introspection: c.introspection,
+        query_bytes: c.max_query_bytes,
+        tokens: c.max_tokens,
+        selections: c.max_fields,
+        aliases: c.max_aliases,
+        mutations: c.max_mutations,
+        list_items: c.max_list_items,
+        string_chars: c.max_string_chars,
         ..Limits::default()
     }
 }
@@ -166,7 +173,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     taxdesk_workflow::metrics::describe_defaults();
     let conn = db::connect(&config.database_url).await?;
     db::migrate(&conn).await?;
-    let workflow = Workflow::new(conn, workflow_config(&config)?);
+    let reader = db::connect_reader(&config.database_url, &conn).await?;
+    let workflow = Workflow::new(conn, workflow_config(&config)?).with_reader(reader);
     let chat = Chat::new(workflow.clone(), chat_config(&config))
         .context("building the knowledge index")?;
     chat.load_knowledge_base()
@@ -189,7 +197,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tracing::info!("scheduler off on this instance (TAXDESK_SCHEDULER=off)");
         None
     };
-    let schema = build_schema(workflow.clone(), chat.clone(), &limits(&config));
+    let limits = limits(&config);
+    let limiter = RateLimiter::new(config.rate_limit.clone());
+    let schema = build_schema(workflow.clone(), chat.clone(), &limits, limiter.clone());
     let keys = Keys::from_config(&config)?;
     let graphiql = async_graphql::http::GraphiQLSource::build()
         .endpoint("/graphql")
@@ -208,6 +218,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         graphiql: Arc::new(graphiql),
         chat: chat.clone(),
         uploads: http::UploadGate::new(config.uploads, config.uploads_per_user),
+        limits: Arc::new(limits),
+        limiter,
     };
     let listener = TcpListener::bind(config.bind)
         .await

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use taxdesk_chat::kb::embed::ModelSource;
+use taxdesk_graphql::RatePolicy;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -51,6 +52,16 @@ pub struct Config {
     pub introspection: bool,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Bounds checked before a request is validated (see `taxdesk_graphql::Limits`).
+    pub max_query_bytes: usize,
+    pub max_tokens: usize,
+    pub max_fields: usize,
+    pub max_aliases: usize,
+    pub max_mutations: usize,
+    pub max_list_items: usize,
+    pub max_string_chars: usize,
+    /// `TAXDESK_RATE_LIMIT`: per user and per client address.
+    pub rate_limit: RatePolicy,
     pub log_format: LogFormat,
     pub mail_from: String,
     /// Whether this instance runs scheduled jobs (every instance may; they share the work).
@@ -120,6 +131,14 @@ struct File {
     introspection: Option<bool>,
     max_depth: Option<usize>,
     max_complexity: Option<usize>,
+    max_query_bytes: Option<usize>,
+    max_tokens: Option<usize>,
+    max_fields: Option<usize>,
+    max_aliases: Option<usize>,
+    max_mutations: Option<usize>,
+    max_list_items: Option<usize>,
+    max_string_chars: Option<usize>,
+    rate_limit: Option<String>,
     log_format: Option<LogFormat>,
     mail_from: Option<String>,
     scheduler: Option<bool>,
@@ -200,10 +219,18 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("./data"));
         let database_url = pick("DATABASE_URL", file.database_url)
             .unwrap_or_else(|| "sqlite://./data/taxdesk.db".into());
-        let embedded = database_url.starts_with("sqlite:");
+        let jwt_secret = pick("TAXDESK_JWT_SECRET", file.jwt_secret);
+        let jwt_public_key = pick("TAXDESK_JWT_PUBLIC_KEY", file.jwt_public_key);
+        // Development: no key configured, tokens signed by the generated secret (and /login).
+        let development = jwt_secret.is_none() && jwt_public_key.is_none();
         let introspection = match env.get("TAXDESK_INTROSPECTION") {
             Some(v) => matches!(v.as_str(), "1" | "true" | "on" | "yes"),
-            None => file.introspection.unwrap_or(embedded),
+            None => file.introspection.unwrap_or(development),
+        };
+        let rate_limit = match pick("TAXDESK_RATE_LIMIT", file.rate_limit) {
+            Some(v) => RatePolicy::parse(&v, |d| parse_duration(d).map_err(|e| e.to_string()))
+                .map_err(|e| anyhow::anyhow!("TAXDESK_RATE_LIMIT={v}: {e}"))?,
+            None => RatePolicy::defaults(),
         };
         let log_format = match env.get("TAXDESK_LOG_FORMAT").map(String::as_str) {
             Some("json") => LogFormat::Json,
@@ -294,8 +321,8 @@ impl Config {
                 .with_context(|| format!("TAXDESK_BIND={bind} is not host:port"))?,
             database_url,
             data_dir,
-            jwt_secret: pick("TAXDESK_JWT_SECRET", file.jwt_secret),
-            jwt_public_key: pick("TAXDESK_JWT_PUBLIC_KEY", file.jwt_public_key),
+            jwt_secret,
+            jwt_public_key,
             jwt_private_key: pick("TAXDESK_JWT_PRIVATE_KEY", file.jwt_private_key),
             jwt_issuer: pick("TAXDESK_JWT_ISSUER", file.jwt_issuer),
             jwt_audience: pick("TAXDESK_JWT_AUDIENCE", file.jwt_audience),
@@ -325,6 +352,14 @@ impl Config {
             introspection,
             max_depth: file.max_depth.unwrap_or(12),
             max_complexity: file.max_complexity.unwrap_or(2_000),
+            max_query_bytes: file.max_query_bytes.unwrap_or(65_536),
+            max_tokens: file.max_tokens.unwrap_or(5_000),
+            max_fields: file.max_fields.unwrap_or(2_000),
+            max_aliases: file.max_aliases.unwrap_or(50),
+            max_mutations: file.max_mutations.unwrap_or(10),
+            max_list_items: file.max_list_items.unwrap_or(100),
+            max_string_chars: file.max_string_chars.unwrap_or(32_768),
+            rate_limit,
             log_format,
             mail_from: pick("TAXDESK_MAIL_FROM", file.mail_from)
                 .unwrap_or_else(|| "征纳互动 <noreply@taxdesk.local>".into()),
@@ -422,7 +457,7 @@ mod tests {
             c.booking_reminders,
             vec![Duration::from_secs(86_400), Duration::from_secs(900)]
         );
-        assert!(c.introspection, "on by default for the embedded default");
+        assert!(c.introspection, "on in development (no key configured)");
 
         let env = HashMap::from([
             (
@@ -433,7 +468,6 @@ mod tests {
         ]);
         let c = Config::from_sources(&env).unwrap();
         assert_eq!(c.urge_cooldown, Duration::from_secs(2));
-        assert!(!c.introspection, "off by default on PostgreSQL");
         assert_eq!(c.kb_model, PathBuf::from("./data/models/e5-small-q4.bin"));
         assert_eq!(c.kb_vectors, PathBuf::from("./data/kb-vectors.bin"));
         assert_eq!(
@@ -450,6 +484,22 @@ mod tests {
         ]);
         let c = Config::from_sources(&named).unwrap();
         assert_eq!((c.bot_name.as_str(), c.bot_avatar_url), ("小申", None));
+        assert!(c.introspection, "development without a key");
+        let keyed = HashMap::from([(
+            "TAXDESK_JWT_SECRET".to_string(),
+            "a-secret-of-the-e-tax-bureau-of-32-bytes".to_string(),
+        )]);
+        let c = Config::from_sources(&keyed).unwrap();
+        assert!(!c.introspection, "off by default once a key is configured");
+        assert_eq!(
+            c.rate_limit,
+            RatePolicy::defaults(),
+            "rate limits on by default"
+        );
+        let off = HashMap::from([("TAXDESK_RATE_LIMIT".to_string(), "off".to_string())]);
+        assert!(Config::from_sources(&off).unwrap().rate_limit.is_off());
+        let bad = HashMap::from([("TAXDESK_RATE_LIMIT".to_string(), "ask=lots".to_string())]);
+        assert!(Config::from_sources(&bad).is_err());
         let bad = HashMap::from([("TAXDESK_URGE_COOLDOWN".to_string(), "later".to_string())]);
         assert!(Config::from_sources(&bad).is_err());
     }

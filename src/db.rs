@@ -29,8 +29,10 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the database folder {}", dir.display()))?;
         }
-        // One connection: SQLite has one writer anyway, and a single connection makes every
-        // transaction serial, so concurrent writers never meet SQLITE_BUSY mid-transaction.
+        // One writing connection: SQLite has one writer anyway, and a single connection makes
+        // every transaction serial, so concurrent writers never meet SQLITE_BUSY (or, in a
+        // transaction that read first, SQLITE_BUSY_SNAPSHOT) mid-transaction. Reads that need
+        // not wait for it go through `connect_reader`'s pool.
         opts.max_connections(1)
             .min_connections(1)
             .idle_timeout(None::<Duration>)
@@ -49,6 +51,36 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     Database::connect(opts)
         .await
         .with_context(|| format!("connecting to the database ({redacted})"))
+}
+
+/// Read-only connections beside SQLite's one writer.
+const SQLITE_READERS: u32 = 4;
+
+/// The connection for reads outside transactions (see `Workflow::reader`). SQLite (a file):
+/// a pool of its own, so that a read never queues behind the one writer; WAL lets these read
+/// the last commit while a write is in progress, and `query_only` makes any write sent here by
+/// mistake fail loudly rather than race the writer. PostgreSQL, or SQLite in memory (where
+/// another connection would be another, empty database): the writer's pool itself.
+pub async fn connect_reader(
+    url: &str,
+    writer: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    if !url.starts_with("sqlite:") || sqlite_file(url).is_none() {
+        return Ok(writer.clone());
+    }
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(SQLITE_READERS)
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(false)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("query_only", "ON")
+        });
+    Database::connect(opts)
+        .await
+        .context("opening the SQLite readers")
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

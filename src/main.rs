@@ -21,7 +21,7 @@ USAGE:
   taxdesk kb import FILE        load FAQs (JSONL as the seed, or CSV with the header
                                 id,category,question,answer,keywords,similar) into the
                                 database, by id: new ids are added, known ones updated
-  taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses]
+  taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses] [--lexical]
                                 run the virtual agent over {\"text\", \"expected\"} lines
                                 (seed FAQs plus FAQS) and print top-1/top-3, false answers,
                                 hand-over recall, answered share and ask latency; without
@@ -65,7 +65,7 @@ TAXDESK_JWT_MAX_TTL (default 24h).";
 
 const KB_USAGE: &str = "\
 USAGE: taxdesk kb import FILE
-       taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
+       taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses] [--lexical]
        taxdesk kb model install FILE | fetch
 
   import   load FAQs (JSONL as the seed, or CSV with the header
@@ -89,11 +89,13 @@ keywords,similar) into the database of DATABASE_URL, by id: new ids are added, k
 updated.";
 
 const KB_EVAL_USAGE: &str = "\
-USAGE: taxdesk kb eval FILE [--faqs FAQS.jsonl]... [--misses]
+USAGE: taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses] [--lexical]
 
 Runs the virtual agent over {\"text\", \"expected\"} lines (seed FAQs plus FAQS) and prints
-top-1/top-3 accuracy, false-answer rate, hand-over recall and ask latency. Touches no
-database.";
+top-1/top-3 accuracy, false-answer rate, hand-over recall and ask latency; without FILE, the
+dev part and the frozen test part of the bundled evaluation set. Lexically, and fused with the
+semantic layer when the model is installed (TAXDESK_KB_MODEL; FAQ vectors cached at
+TAXDESK_KB_VECTORS), as `serve` answers; --lexical skips the fused run. Touches no database.";
 
 fn wants_help(args: &[String]) -> bool {
     args.iter().any(|a| a == "-h" || a == "--help")
@@ -244,8 +246,9 @@ fn kb_model(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses]`: without FILE, the dev part and
-/// the frozen test part of `chat/data/kb/eval` side by side, and dev per style.
+/// `taxdesk kb eval [FILE] [--faqs FAQS.jsonl]... [--misses] [--lexical]`: without FILE, the
+/// dev part and the frozen test part of `chat/data/kb/eval` side by side, and dev per style;
+/// lexical, and fused with the semantic layer when the model is installed (as `serve` answers).
 fn kb_eval(args: &[String]) -> anyhow::Result<()> {
     use taxdesk_chat::kb;
     let read =
@@ -253,6 +256,7 @@ fn kb_eval(args: &[String]) -> anyhow::Result<()> {
     let mut file = None;
     let mut faqs = kb::seed_faqs();
     let mut show_misses = false;
+    let mut lexical_only = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -263,57 +267,113 @@ fn kb_eval(args: &[String]) -> anyhow::Result<()> {
                 );
             }
             "--misses" => show_misses = true,
+            "--lexical" => lexical_only = true,
             f if !f.starts_with('-') && file.is_none() => file = Some(f.to_string()),
             other => bail!("unknown option {other:?}\n\n{KB_EVAL_USAGE}"),
         }
     }
     let started = std::time::Instant::now();
     let index = kb::KnowledgeIndex::build(&faqs)?;
-    println!("{} FAQs indexed in {:?}\n", index.len(), started.elapsed());
-    // The part whose misses may be shown, and the frozen part (figures only) if any.
-    let (tuned, frozen) = match &file {
-        Some(f) => {
-            let lines = kb::parse_eval_lines(&read(f)?).with_context(|| format!("in {f}"))?;
-            (kb::eval_by_style(&index, &lines), None)
-        }
-        None => (
-            kb::eval_by_style(&index, &kb::eval_dev()),
-            Some(kb::eval(&index, &kb::eval_test())),
-        ),
+    println!("{} FAQs indexed in {:?}", index.len(), started.elapsed());
+    let semantic = if lexical_only {
+        None
+    } else {
+        semantic_layer(&faqs)?
     };
-    let (report, by_style) = &tuned;
-    match &frozen {
-        Some(test) => println!(
-            "{}",
-            kb::side_by_side(&[("dev (tuned on)", report), ("test (frozen)", test)])
+    let (dev, test) = match &file {
+        Some(f) => (
+            kb::parse_eval_lines(&read(f)?).with_context(|| format!("in {f}"))?,
+            None,
         ),
-        None => println!("{report}"),
-    }
-    if !by_style.is_empty() {
-        let name = file.as_deref().unwrap_or("dev");
-        println!("{name} by style:\n{}", kb::style_table(by_style));
-    }
-    // Never the frozen part's misses: its lines are not to be read while tuning.
-    if show_misses {
-        for m in &report.misses {
+        None => (kb::eval_dev(), Some(kb::eval_test())),
+    };
+    let dev_name = file.as_deref().unwrap_or("dev");
+    let mut judged = None;
+    for mode in ["lexical", "fused"] {
+        let scores = match (mode, &semantic) {
+            ("lexical", _) => None,
+            (_, Some(layer)) => Some(layer),
+            (_, None) => continue,
+        };
+        let run = |text: &str| {
+            let t = std::time::Instant::now();
+            let s = scores.and_then(|l| l.scores_blocking(text));
+            let answer = index.ask_with(text, s.as_deref());
+            let took = t.elapsed();
+            (answer, index.search_with(text, s.as_deref(), 3), took)
+        };
+        let (report, by_style) = kb::eval_with(&dev, run);
+        let frozen = test.as_ref().map(|t| kb::eval_with(t, run).0);
+        println!("\n== {mode}");
+        match &frozen {
+            Some(t) => println!(
+                "{}",
+                kb::side_by_side(&[("dev (tuned on)", &report), ("test (frozen)", t)])
+            ),
+            None => println!("{report}"),
+        }
+        if !by_style.is_empty() {
             println!(
-                "miss [{}]: {} | expected {} | answered {:?} | suggested {:?} | ranked {:?}{}",
-                m.style.as_deref().unwrap_or("-"),
-                m.text,
-                m.expected.as_deref().unwrap_or("null"),
-                m.answered,
-                m.suggested,
-                m.ranked,
-                if m.handover { " | hand-over" } else { "" }
+                "{dev_name} by style ({mode}):\n{}",
+                kb::style_table(&by_style)
             );
         }
+        // Never the frozen part's misses: its lines are not to be read while tuning.
+        if show_misses {
+            for m in &report.misses {
+                println!(
+                    "miss [{}]: {} | expected {} | answered {:?} | suggested {:?} | ranked {:?}{}",
+                    m.style.as_deref().unwrap_or("-"),
+                    m.text,
+                    m.expected.as_deref().unwrap_or("null"),
+                    m.answered,
+                    m.suggested,
+                    m.ranked,
+                    if m.handover { " | hand-over" } else { "" }
+                );
+            }
+        }
+        judged = Some((mode, frozen.unwrap_or(report)));
     }
-    let judged = frozen.as_ref().unwrap_or(report);
-    match judged.failed_targets() {
-        failed if failed.is_empty() => println!("targets: met"),
-        failed => println!("targets: NOT met ({})", failed.join("; ")),
+    // The engine `serve` runs: fused when the model is there, else lexical.
+    if let Some((mode, judged)) = judged {
+        match judged.failed_targets() {
+            failed if failed.is_empty() => println!("targets ({mode}): met"),
+            failed => println!("targets ({mode}): NOT met ({})", failed.join("; ")),
+        }
     }
     Ok(())
+}
+
+/// The semantic layer over `faqs` when the model is installed (TAXDESK_KB_MODEL), its FAQ
+/// vectors read from and saved to TAXDESK_KB_VECTORS; `None` (said so) without the model.
+fn semantic_layer(
+    faqs: &[taxdesk_chat::kb::FaqDoc],
+) -> anyhow::Result<Option<taxdesk_chat::kb::embed::SemanticIndex>> {
+    use taxdesk_chat::kb::embed::{Engine, SemanticIndex};
+    let config = Config::load()?;
+    if !config.kb_model.exists() {
+        println!(
+            "no embedding model at {} (taxdesk kb model fetch): lexical figures only",
+            config.kb_model.display()
+        );
+        return Ok(None);
+    }
+    let engine = Engine::shared(&config.kb_model)
+        .with_context(|| format!("loading {}", config.kb_model.display()))?;
+    let layer = SemanticIndex::new();
+    layer.upsert(faqs);
+    layer.enable(engine, config.kb_vectors.clone());
+    let started = std::time::Instant::now();
+    if !layer.wait_until_on(Duration::from_secs(3600)) {
+        bail!("the semantic layer did not turn on");
+    }
+    println!(
+        "semantic layer on in {:?} (vectors cached at {})",
+        started.elapsed(),
+        config.kb_vectors.display()
+    );
+    Ok(Some(layer))
 }
 
 fn token(args: &[String]) -> anyhow::Result<()> {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use chrono::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Deserialize;
 use taxdesk_workflow::error::{Error, Result, check};
@@ -416,6 +416,15 @@ impl Chat {
         let mut report = ImportReport::default();
         let mut versions = Vec::with_capacity(docs.len());
         let txn = self.wf.db().begin().await?;
+        // SQLite: take the write lock before reading. `kb import` runs in its own process
+        // beside a serving one; a commit of the server between this transaction's reads and
+        // its first write would otherwise fail it with SQLITE_BUSY_SNAPSHOT ("database is
+        // locked", which no busy timeout waits out). A write statement locks even when it
+        // changes nothing.
+        if txn.get_database_backend() == DbBackend::Sqlite {
+            txn.execute_unprepared("UPDATE faqs SET version = version WHERE 0")
+                .await?;
+        }
         // What is there already, in a few queries rather than one per FAQ.
         let mut known: HashMap<String, faq::Model> = HashMap::new();
         let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
@@ -506,7 +515,7 @@ impl Chat {
     }
 
     pub async fn faq(&self, id: &str) -> Result<Option<faq::Model>> {
-        Ok(faq::Entity::find_by_id(id).one(self.wf.db()).await?)
+        Ok(faq::Entity::find_by_id(id).one(self.wf.reader()).await?)
     }
 
     /// The FAQ as `actor` may see it: a disabled one (a draft) is only for staff, and to a
@@ -523,7 +532,7 @@ impl Chat {
         let rows = faq::Entity::find()
             .filter(faq::Column::Id.is_in(ids.iter().cloned()))
             .filter(faq::Column::Enabled.eq(true))
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?;
         let mut by_id: HashMap<String, faq::Model> =
             rows.into_iter().map(|f| (f.id.clone(), f)).collect();
@@ -534,7 +543,13 @@ impl Chat {
     pub async fn search_faqs(&self, text: &str, first: Option<i32>) -> Result<Vec<faq::Model>> {
         let n = first.unwrap_or(10).clamp(1, 50) as usize;
         let text = check::text("text", text, 1, 200)?;
-        let ids: Vec<String> = self.kb.search(&text, n).into_iter().map(|h| h.id).collect();
+        let semantic = self.semantic.scores(&text).await;
+        let ids: Vec<String> = self
+            .kb
+            .search_with(&text, semantic.as_deref(), n)
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         self.faqs_by_ids(&ids).await
     }
 
@@ -547,7 +562,9 @@ impl Chat {
         text: &str,
     ) -> Result<AskResult> {
         let text = check::text("text", text, 1, 500)?;
-        let a = self.kb.ask(&text);
+        // Lexical alone while the semantic layer is off or loading; fused once it is on.
+        let semantic = self.semantic.scores(&text).await;
+        let a = self.kb.ask_with(&text, semantic.as_deref());
         let best = match &a.best {
             Some(h) => self.faq(&h.id).await?.filter(|f| f.enabled),
             None => None,
@@ -580,6 +597,7 @@ impl Chat {
         txn.commit().await?;
         tracing::debug!(
             answered = best.is_some(),
+            fused = semantic.is_some(),
             confidence = a.confidence,
             handover = a.handover,
             "bot asked"
@@ -722,11 +740,11 @@ impl Chat {
                 ),
             );
         }
-        let p = page::newest_first(self.wf.db(), q, faq_favorite::Column::Id, req).await?;
+        let p = page::newest_first(self.wf.reader(), q, faq_favorite::Column::Id, req).await?;
         let ids: Vec<String> = p.items.iter().map(|f| f.faq_id.clone()).collect();
         let faqs: HashMap<String, faq::Model> = faq::Entity::find()
             .filter(faq::Column::Id.is_in(ids))
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?
             .into_iter()
             .map(|f| (f.id.clone(), f))
@@ -750,7 +768,7 @@ impl Chat {
         let ids: Vec<String> = hot_question::Entity::find()
             .order_by_asc(hot_question::Column::Rank)
             .limit(n)
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?
             .into_iter()
             .map(|h| h.faq_id)
@@ -803,7 +821,7 @@ impl Chat {
         let packages = qa_package::Entity::find()
             .filter(qa_package::Column::Enabled.eq(true))
             .order_by_asc(qa_package::Column::Position)
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?;
         let mut out = vec![];
         for p in packages {
@@ -872,7 +890,7 @@ impl Chat {
     pub async fn quick_links(&self) -> Result<Vec<quick_link::Model>> {
         Ok(quick_link::Entity::find()
             .order_by_asc(quick_link::Column::Position)
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?)
     }
 

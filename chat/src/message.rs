@@ -401,7 +401,12 @@ impl Chat {
         last: Option<i32>,
         before: Option<i64>,
     ) -> Result<MessagePage> {
-        let s = self.session(actor, session_id).await?;
+        // On the reader, the session too: history never waits behind a write.
+        let s = session::Entity::find_by_id(session_id)
+            .one(self.wf.reader())
+            .await?
+            .filter(|s| visible(actor, s))
+            .ok_or_else(|| Error::not_found("chat session", session_id))?;
         let n = match last {
             None => 20,
             Some(n) if (1..=100).contains(&n) => n as u64,
@@ -420,7 +425,7 @@ impl Chat {
         let mut items = q
             .order_by_desc(message::Column::Seq)
             .limit(n + 1)
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?;
         let has_previous = items.len() as u64 > n;
         items.truncate(n as usize);

@@ -19,6 +19,8 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::common::{Conn, HistoryEntry, User, connection, page_request, user};
 use crate::error::{Code, OrGql, coded};
 use crate::identity::{actor, bureau};
+use crate::rate_limit::{Action, RateLimiter};
+use crate::throttle;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatSessionStatus {
@@ -503,6 +505,13 @@ impl ChatMutation {
         input: SendMessageInput,
     ) -> async_graphql::Result<Message> {
         let a = actor(ctx)?;
+        // A message in a chat with the bot is a question to it: it spends an ask too.
+        if ctx.data_opt::<RateLimiter>().is_some_and(|l| !l.is_off()) {
+            let session = chat(ctx).session(&a, &input.session_id).await.or_gql(ctx)?;
+            if session.status == "BOT" {
+                throttle::charge(ctx, Action::Ask)?;
+            }
+        }
         let m = chat(ctx)
             .send_message(
                 &a,

@@ -6,17 +6,23 @@ mod admin;
 mod appointment_slots;
 mod attachment;
 mod booking;
+pub mod bounds;
+mod budget;
 mod chat;
 mod common;
 pub mod error;
 pub mod guard;
 mod hours;
 pub mod identity;
+mod input_bounds;
 mod kb;
 mod leave_message;
 mod loaders;
 mod personal;
+pub mod rate_limit;
+pub mod refusal;
 mod review;
+pub mod throttle;
 mod work_order;
 
 use async_graphql::dataloader::DataLoader;
@@ -25,6 +31,8 @@ use taxdesk_workflow::Workflow;
 
 pub use error::{Code, ErrorCodes};
 pub use identity::{Identity, RequestId, Viewer};
+pub use rate_limit::{RateLimiter, RatePolicy};
+pub use throttle::ClientAddr;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -66,8 +74,24 @@ pub struct Limits {
     pub depth: usize,
     pub complexity: usize,
     pub recursive_depth: usize,
+    /// Directives on one field (the library's check).
     pub directives: usize,
     pub introspection: bool,
+    /// Bytes of query text.
+    pub query_bytes: usize,
+    /// Lexical tokens of query text.
+    pub tokens: usize,
+    /// Fields (and spreads) once every fragment is expanded.
+    pub selections: usize,
+    pub aliases: usize,
+    /// Directives in the whole document, fragments expanded.
+    pub document_directives: usize,
+    /// Root fields of one mutation operation.
+    pub mutations: usize,
+    /// Items of any list in an argument or variable.
+    pub list_items: usize,
+    /// Characters of any string or ID in an argument or variable.
+    pub string_chars: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +102,14 @@ impl Default for Limits {
             recursive_depth: 32,
             directives: 16,
             introspection: true,
+            query_bytes: 65_536,
+            tokens: 5_000,
+            selections: 2_000,
+            aliases: 50,
+            document_directives: 50,
+            mutations: 10,
+            list_items: 100,
+            string_chars: 32_768,
         }
     }
 }
@@ -86,6 +118,7 @@ pub fn build_schema(
     workflow: Workflow,
     chat: taxdesk_chat::Chat,
     limits: &Limits,
+    limiter: RateLimiter,
 ) -> TaxdeskSchema {
     let users = DataLoader::new(loaders::Users(workflow.clone()), tokio::spawn);
     let faqs = DataLoader::new(loaders::Faqs(chat.clone()), tokio::spawn);
@@ -98,7 +131,10 @@ pub fn build_schema(
     .data(users)
     .data(faqs)
     .data(chat)
+    .data(limiter.clone())
     .extension(ErrorCodes)
+    .extension(bounds::RequestBounds::new(limits))
+    .extension(throttle::Throttle::new(limiter))
     .limit_depth(limits.depth)
     .limit_complexity(limits.complexity)
     .limit_recursive_depth(limits.recursive_depth)

@@ -5,13 +5,16 @@
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ServerError, Variables, parser::parse_query};
 use axum::body::{Body, to_bytes};
-use axum::extract::{Extension, Query, State, rejection::QueryRejection};
+use axum::extract::{ConnectInfo, Extension, Query, State, rejection::QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Map, Value};
-use taxdesk_graphql::{Code, guard};
+use std::net::SocketAddr;
+use taxdesk_graphql::rate_limit::Action;
+use taxdesk_graphql::{ClientAddr, Code, Identity, guard};
 use taxdesk_workflow::metrics;
 
+use super::rate;
 use super::reply::{self, Format};
 use super::{AppState, RequestId};
 use crate::auth;
@@ -163,6 +166,7 @@ fn too_large(format: Format, limit: usize, zh_what: &str, en_what: &str) -> Resp
 pub async fn post(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -171,7 +175,7 @@ pub async fn post(
     };
     let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
     if is_form_data(content_type) {
-        return super::upload::receive(&s, &rid, &headers, content_type, body, format).await;
+        return super::upload::receive(&s, &rid, peer, &headers, content_type, body, format).await;
     }
     if !is_utf8_json(content_type) {
         return reply::unsupported_media_type(format, content_type);
@@ -204,7 +208,7 @@ pub async fn post(
         )),
     };
     match params {
-        Ok(p) => execute(&s, &rid, &headers, p, format, true).await,
+        Ok(p) => execute(&s, &rid, peer, &headers, p, format, true).await,
         Err(unusable) => unusable.reply(format),
     }
 }
@@ -212,6 +216,7 @@ pub async fn post(
 pub async fn get(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
@@ -230,7 +235,7 @@ pub async fn get(
         return reply::not_acceptable();
     };
     match json_from_query(pairs).and_then(params_from_json) {
-        Ok(p) => execute(&s, &rid, &headers, p, format, false).await,
+        Ok(p) => execute(&s, &rid, peer, &headers, p, format, false).await,
         Err(unusable) => unusable.reply(format),
     }
 }
@@ -316,6 +321,7 @@ fn request_error_status(format: Format) -> StatusCode {
 async fn execute(
     s: &AppState,
     rid: &RequestId,
+    peer: SocketAddr,
     headers: &HeaderMap,
     p: Params,
     format: Format,
@@ -328,26 +334,24 @@ async fn execute(
     if let Some(op) = p.operation_name {
         req = req.operation_name(op);
     }
-    run(s, rid, headers, req, format, allow_mutation).await
+    run(s, rid, peer, headers, req, format, allow_mutation).await
 }
 
 /// Checks, authenticates and executes one request, however it was read.
 pub(super) async fn run(
     s: &AppState,
     rid: &RequestId,
+    peer: SocketAddr,
     headers: &HeaderMap,
     req: async_graphql::Request,
     format: Format,
     allow_mutation: bool,
 ) -> Response {
-    if guard::nesting_depth(&req.query) > guard::MAX_NESTING {
-        return reply::error(
-            request_error_status(format),
-            format,
-            Code::QueryTooComplex,
-            "查询嵌套过深",
-            &format!("the query nests deeper than {} levels", guard::MAX_NESTING),
-        );
+    // Before anything parses it (GET parses it below); the schema checks it again, with
+    // the rest of its bounds, for every transport.
+    let limits = &s.limits;
+    if let Err(r) = guard::check_text(&req.query, limits.query_bytes, limits.tokens) {
+        return reply::error(request_error_status(format), format, r.code, &r.zh, &r.en);
     }
     if !allow_mutation && is_mutation(&req.query, req.operation_name.as_deref()) {
         return mutation_over_get(format);
@@ -358,8 +362,15 @@ pub(super) async fn run(
         header_str(headers, header::AUTHORIZATION),
     )
     .await;
+    // Guessing tokens spends the address's sign-in allowance.
+    if matches!(identity, Identity::Rejected { .. })
+        && let Some(refused) = rate::refuse(s, Action::Login, peer.ip(), format)
+    {
+        return refused;
+    }
     let req = req
         .data(identity)
+        .data(ClientAddr(peer.ip()))
         .data(taxdesk_graphql::RequestId(rid.0.clone()))
         .data(s.attachments.clone());
     let resp = s.schema.execute(req).await;
@@ -382,7 +393,9 @@ fn respond(resp: &async_graphql::Response, format: Format) -> Response {
     }
     let mut body = serde_json::to_value(resp).unwrap_or_else(|_| Value::Object(Map::new()));
     if !request_error {
-        return reply::json(StatusCode::OK, format, &body);
+        let mut r = reply::json(StatusCode::OK, format, &body);
+        rate::mark(&mut r, &body);
+        return r;
     }
     if let Value::Object(m) = &mut body {
         // A request that never executed has no `data` entry (GraphQL over HTTP).

@@ -4,6 +4,7 @@
 
 mod download;
 mod graphql;
+mod rate;
 mod reply;
 mod upload;
 mod web;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub chat: taxdesk_chat::Chat,
     /// Uploads in flight, bounded per user and in all.
     pub uploads: Arc<upload::UploadGate>,
+    /// What one GraphQL request may ask for (the schema enforces them too).
+    pub limits: Arc<taxdesk_graphql::Limits>,
+    /// The rate limits (`TAXDESK_RATE_LIMIT`), shared with the schema.
+    pub limiter: taxdesk_graphql::RateLimiter,
 }
 
 /// The id of one HTTP request, in its logs and on its errors.
@@ -109,7 +114,8 @@ async fn request_span(mut req: Request, next: Next) -> Response {
 /// by meaning too (`on`), not yet (`loading`: model or FAQ vectors on their way) or not at
 /// all (`off`: no model, lexical search only). Either way the server answers.
 async fn healthz(State(s): State<AppState>) -> Response {
-    let db = s.workflow.db();
+    // On the reader: a long write does not make the database look unreachable.
+    let db = s.workflow.reader();
     let semantic = s.chat.semantic_search().as_str();
     match db.execute_unprepared("SELECT 1").await {
         Ok(_) => {

@@ -8,6 +8,7 @@
 //! refused before the rest arrives, and the resolver stores the received file as it is.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::UploadValue;
@@ -190,6 +191,7 @@ async fn receive_file(
 pub async fn receive(
     s: &AppState,
     rid: &RequestId,
+    peer: SocketAddr,
     headers: &HeaderMap,
     content_type: &str,
     body: Body,
@@ -297,6 +299,15 @@ pub async fn receive(
                         );
                     }
                 };
+                // Bounded before the parser runs, as for every other request.
+                let limits = &s.limits;
+                if let Err(r) = taxdesk_graphql::guard::check_text(
+                    &req.query,
+                    limits.query_bytes,
+                    limits.tokens,
+                ) {
+                    return reply::error(StatusCode::BAD_REQUEST, format, r.code, &r.zh, &r.en);
+                }
                 if attachments_only(&req) {
                     check = Check::Attachment;
                 }
@@ -377,5 +388,14 @@ pub async fn receive(
             "the map names files that were not sent",
         );
     }
-    super::graphql::run(s, rid, headers, req.data(staged_uploads), format, true).await
+    super::graphql::run(
+        s,
+        rid,
+        peer,
+        headers,
+        req.data(staged_uploads),
+        format,
+        true,
+    )
+    .await
 }

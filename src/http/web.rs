@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -188,9 +188,21 @@ fn blank_to_none(v: Option<String>) -> Option<String> {
 /// `POST /login` `{role, sub, name?, taxpayerId?, email?}` → `{token, expiresAt}`: a token
 /// signed exactly as `taxdesk token` signs it. Only on the embedded default (no key
 /// configured); anyone who can reach the server could otherwise become anyone.
-pub async fn login(State(s): State<AppState>, body: Bytes) -> Response {
+pub async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    body: Bytes,
+) -> Response {
     if !s.keys.is_development() {
         return super::not_found().await;
+    }
+    if let Some(refused) = super::rate::refuse(
+        &s,
+        taxdesk_graphql::rate_limit::Action::Login,
+        peer.ip(),
+        super::reply::Format::Json,
+    ) {
+        return refused;
     }
     let req: LoginRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -102,6 +102,9 @@ impl TestApp {
                 shared.display().to_string()
             });
         }
+        // Off in tests unless a test turns it on.
+        vars.entry("TAXDESK_RATE_LIMIT".into())
+            .or_insert_with(|| "off".into());
         let config = Config::from_sources(&vars).expect("test config");
         let started_with = vars.clone();
         let keys = Keys::from_config(&config).expect("keys");

@@ -49,6 +49,8 @@ export async function startServer(extraEnv = {}) {
     TAXDESK_CALENDAR: 'always',
     // No model download per test server: lexical search only.
     TAXDESK_KB_MODEL_URL: 'off',
+    // Rate limits are off in tests unless a test turns them on.
+    TAXDESK_RATE_LIMIT: 'off',
     RUST_LOG: env.RUST_LOG || 'warn',
   }, extraEnv);
   const log = createWriteStream(join(dir, 'serve.log'));

@@ -145,7 +145,7 @@ impl Workflow {
         if let Some(k) = kind {
             q = q.filter(job::Column::Kind.eq(k));
         }
-        page::newest_first(&self.db, q, job::Column::Id, req).await
+        page::newest_first(self.reader(), q, job::Column::Id, req).await
     }
 
     /// Admins: runs a dead (or cancelled) job again now, with a fresh set of attempts.

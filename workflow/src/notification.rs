@@ -108,7 +108,7 @@ impl Workflow {
         if unread_only {
             q = q.filter(notification::Column::ReadAt.is_null());
         }
-        page::newest_first(&self.db, q, notification::Column::Id, req).await
+        page::newest_first(self.reader(), q, notification::Column::Id, req).await
     }
 
     /// Marks the user's own notifications read; ids of others are ignored. Returns them all,
@@ -178,6 +178,6 @@ impl Workflow {
         if let Some(s) = state {
             q = q.filter(outbox_email::Column::State.eq(s));
         }
-        page::newest_first(&self.db, q, outbox_email::Column::Id, req).await
+        page::newest_first(self.reader(), q, outbox_email::Column::Id, req).await
     }
 }

@@ -195,7 +195,7 @@ impl Workflow {
     pub async fn users_by_ids(&self, ids: &[String]) -> Result<Vec<user::Model>> {
         Ok(user::Entity::find()
             .filter(user::Column::Id.is_in(ids.iter().cloned()))
-            .all(&self.db)
+            .all(self.reader())
             .await?)
     }
 

@@ -64,6 +64,9 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 #[derive(Clone)]
 pub struct Workflow {
     pub(crate) db: DatabaseConnection,
+    /// For reads outside any transaction: on SQLite a pool of read-only connections beside
+    /// the one writer, so reads never queue behind a write; elsewhere the same pool as `db`.
+    reader: DatabaseConnection,
     pub(crate) config: Arc<WorkflowConfig>,
     pub(crate) users: Arc<Directory>,
     pub(crate) feed: Arc<NotificationFeed>,
@@ -74,6 +77,7 @@ pub struct Workflow {
 impl Workflow {
     pub fn new(db: DatabaseConnection, config: WorkflowConfig) -> Self {
         Workflow {
+            reader: db.clone(),
             db,
             config: Arc::new(config),
             users: Arc::new(Directory::default()),
@@ -93,8 +97,23 @@ impl Workflow {
         (self.clock)()
     }
 
+    /// Reads through `reader` from now on (see [`Workflow::reader`]).
+    pub fn with_reader(mut self, reader: DatabaseConnection) -> Self {
+        self.reader = reader;
+        self
+    }
+
+    /// The connection every write and every transaction goes through.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// For a read outside any transaction that must not wait behind a write (lists,
+    /// history, the bot's look-ups, health). Never for a transaction or a write: on SQLite
+    /// these connections refuse writes (`query_only`), and a transaction that read on one
+    /// connection and wrote on another could act on a stale snapshot.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.reader
     }
 
     pub fn config(&self) -> &WorkflowConfig {

@@ -156,6 +156,9 @@ pub fn threshold(mode: Mode) -> f32 {
     }
 }
 
+/// How many of the leading lexical hits must have semantic scores for the fusion to run.
+const UNEMBEDDED_LOOKAHEAD: usize = 3;
+
 /// Ranks the FAQs: the lexical hits alone, or fused with `semantic` (only FAQs `known`
 /// accepts are kept from it). Each hit gets its confidence; no hit is more confident than
 /// the one before it.
@@ -185,6 +188,18 @@ fn rank_inner(
             best
         })
         .unwrap_or_default();
+    // An FAQ saved a moment ago is searchable lexically at once but has no vectors until the
+    // background embedding reaches it: while one of the leading lexical hits lacks them, the
+    // fusion would bury it, so the lexical ranking decides alone.
+    let semantic = if lexical
+        .iter()
+        .take(UNEMBEDDED_LOOKAHEAD)
+        .any(|h| !semantic.iter().any(|(id, _)| *id == h.id))
+    {
+        vec![]
+    } else {
+        semantic
+    };
     let mut hits = if semantic.is_empty() {
         lexical_ranking(lexical, question_grams)
     } else {
@@ -338,6 +353,24 @@ mod tests {
         ];
         let (_, hits) = rank(&lexical, 30, Some(&flat), |_| true);
         assert!(hits[0].0.confidence < FUSED_THRESHOLD, "{hits:?}");
+    }
+
+    #[test]
+    fn a_leading_faq_not_yet_embedded_is_ranked_lexically() {
+        // "new" was saved a moment ago: no vectors yet, semantically others lead.
+        let lexical = [lex("new", 200.0, 0.8), lex("a", 60.0, 0.2)];
+        let semantic = vec![("a".to_string(), 1.34), ("b".to_string(), 1.30)];
+        let (mode, hits) = rank(&lexical, 30, Some(&semantic), |_| true);
+        assert_eq!(mode, Mode::Lexical);
+        assert_eq!(hits[0].0.id, "new", "{hits:?}");
+        // Once embedded, the fusion runs.
+        let embedded = vec![
+            ("new".to_string(), 1.36),
+            ("a".to_string(), 1.34),
+            ("b".to_string(), 1.30),
+        ];
+        let (mode, _) = rank(&lexical, 30, Some(&embedded), |_| true);
+        assert_eq!(mode, Mode::Fused);
     }
 
     #[test]

@@ -609,7 +609,7 @@ impl Bookings<'_> {
         if let Some(o) = origin {
             q = q.filter(booking::Column::Origin.eq(o.as_ref()));
         }
-        page::newest_first(&self.wf.db, q, booking::Column::Id, req).await
+        page::newest_first(self.wf.reader(), q, booking::Column::Id, req).await
     }
 
     /// Staff: bookings by time range, agent and status.
@@ -635,7 +635,7 @@ impl Bookings<'_> {
         if let Some(s) = f.status {
             q = q.filter(booking::Column::Status.eq(s.as_ref()));
         }
-        page::newest_first(&self.wf.db, q, booking::Column::Id, req).await
+        page::newest_first(self.wf.reader(), q, booking::Column::Id, req).await
     }
 
     /// Staff and taxpayers named in bookings must exist with the right role.

@@ -511,7 +511,7 @@ impl LeaveMessages<'_> {
         if let Some(s) = status {
             q = q.filter(leave_message::Column::Status.eq(s.as_ref()));
         }
-        page::newest_first(&self.wf.db, q, leave_message::Column::Id, req).await
+        page::newest_first(self.wf.reader(), q, leave_message::Column::Id, req).await
     }
 
     /// The bureau's list, filtered.
@@ -536,7 +536,7 @@ impl LeaveMessages<'_> {
         if let Some(t) = &f.taxpayer_id {
             q = q.filter(leave_message::Column::TaxpayerId.eq(t.as_str()));
         }
-        page::newest_first(&self.wf.db, q, leave_message::Column::Id, req).await
+        page::newest_first(self.wf.reader(), q, leave_message::Column::Id, req).await
     }
 
     /// How many staff replies to the user's messages they have not read yet.

@@ -386,7 +386,7 @@ impl WorkOrders<'_> {
         if let Some(s) = status {
             q = q.filter(work_order::Column::Status.eq(s.as_ref()));
         }
-        page::newest_first(&self.wf.db, q, work_order::Column::Id, req).await
+        page::newest_first(self.wf.reader(), q, work_order::Column::Id, req).await
     }
 
     /// The bureau's list, filtered.
@@ -429,7 +429,7 @@ impl WorkOrders<'_> {
                 is_overdue.not()
             });
         }
-        page::newest_first(&self.wf.db, q, work_order::Column::Id, req).await
+        page::newest_first(self.wf.reader(), q, work_order::Column::Id, req).await
     }
 }
 
