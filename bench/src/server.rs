@@ -40,6 +40,10 @@ impl BenchServer {
             ("TAXDESK_JWT_SECRET".into(), SECRET.into()),
             ("TAXDESK_CALENDAR".into(), "always".into()),
             ("TAXDESK_LOG_FORMAT".into(), "text".into()),
+            // Benches measure the engine, not the limiter (every client shares 127.0.0.1).
+            ("TAXDESK_RATE_LIMIT".into(), "off".into()),
+            // No model download and no FAQ embedding in the background of a measurement.
+            ("TAXDESK_KB_MODEL_URL".into(), "off".into()),
         ]);
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
