@@ -199,13 +199,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let limits = limits(&config);
     let limiter = RateLimiter::new(config.rate_limit.clone());
-    let schema = build_schema(workflow.clone(), chat.clone(), &limits, limiter.clone());
     let keys = Keys::from_config(&config)?;
-    let graphiql = async_graphql::http::GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("taxdesk GraphiQL")
-        .finish();
+    let links = crate::auth::download_links(&config)?;
+    let schema = build_schema(
+        workflow.clone(),
+        chat.clone(),
+        &limits,
+        limiter.clone(),
+        links.clone(),
+    );
+    let security =
+        http::SecurityHeaders::new(&config.frame_ancestors, config.bot_avatar_url.as_deref())?;
     let state = AppState {
         schema,
         keys: Arc::new(keys),
@@ -215,7 +219,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             data_dir: config.data_dir.clone(),
             limit: config.attachment_limit,
         },
-        graphiql: Arc::new(graphiql),
+        security: Arc::new(security),
+        links,
+        metrics_token: config.metrics_token.as_deref().map(Arc::from),
         chat: chat.clone(),
         uploads: http::UploadGate::new(config.uploads, config.uploads_per_user),
         limits: Arc::new(limits),
@@ -241,7 +247,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         })
         .await
     });
-    tracing::info!(%addr, instance = %instance_id, database = if config.is_embedded() { "sqlite" } else { "postgres" }, "taxdesk listening; GraphiQL at /graphql");
+    tracing::info!(%addr, instance = %instance_id, database = if config.is_embedded() { "sqlite" } else { "postgres" }, graphiql = config.introspection, "taxdesk listening; GraphiQL at /graphql when introspection is on");
     Ok(Running {
         addr,
         workflow,

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use taxdesk_chat::download_link::DownloadLinks;
 use taxdesk_graphql::{Identity, Viewer};
 use taxdesk_workflow::Role;
 use taxdesk_workflow::users::Claims;
@@ -268,12 +269,14 @@ impl Keys {
         v.set_required_spec_claims(&required);
         // Read as JSON first, so that the spec claims are validated (a missing `exp` is named)
         // before our own shape is required of them.
+        // The library's text (which part failed to parse, key types …) goes to the log
+        // only; the client gets a fixed sentence naming the check.
         let data = decode::<serde_json::Value>(token, &self.decoding, &v).map_err(|e| {
-            tracing::debug!(error = %e, "token refused");
+            tracing::info!(error = %e, "token refused");
             refusal_of(&e)
         })?;
         let claims: TokenClaims = serde_json::from_value(data.claims).map_err(|e| {
-            tracing::debug!(error = %e, "token claims refused");
+            tracing::info!(error = %e, "token claims refused");
             refused("登录凭证的声明格式无效", "the token's claims are malformed")
         })?;
         if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) {
@@ -324,6 +327,33 @@ impl Keys {
         };
         Ok((claims, exp))
     }
+}
+
+/// The signer of download links (`Attachment.url`): keyed by `TAXDESK_LINK_SECRET`, else
+/// derived from the HS256 JWT secret (configured or the development one), so every
+/// instance sharing that secret accepts the others' links. With RS256 and no link secret
+/// there is nothing secret to derive from: a random key of this process, and a warning
+/// that links then work only on the instance that made them.
+pub fn download_links(c: &Config) -> anyhow::Result<DownloadLinks> {
+    if let Some(secret) = &c.link_secret {
+        return Ok(DownloadLinks::new(secret.as_bytes(), c.link_ttl));
+    }
+    if c.jwt_public_key.is_none() {
+        let jwt_secret = match &c.jwt_secret {
+            Some(s) => s.clone(),
+            None => dev_secret(&c.data_dir)?,
+        };
+        return Ok(DownloadLinks::derived_from_jwt_secret(
+            jwt_secret.as_bytes(),
+            c.link_ttl,
+        ));
+    }
+    tracing::warn!(
+        "tokens are RS256 and TAXDESK_LINK_SECRET is unset: download links are signed with a \
+         key of this process only (set TAXDESK_LINK_SECRET when several instances serve)"
+    );
+    let key: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    Ok(DownloadLinks::new(&key, c.link_ttl))
 }
 
 pub fn viewer_of(c: &Claims) -> Viewer {

@@ -84,6 +84,17 @@ pub struct Config {
     /// CA bundle trusted when fetching the model, besides the built-in roots (`PIP_CERT`,
     /// else `SSL_CERT_FILE`; unset: the system's bundle).
     pub kb_model_ca: Option<PathBuf>,
+    /// Who may embed the pages in a frame (`TAXDESK_FRAME_ANCESTORS`): CSP sources,
+    /// validated (see [`parse_frame_ancestors`]); default `'self'`.
+    pub frame_ancestors: Vec<String>,
+    /// `TAXDESK_METRICS_TOKEN`: `/metrics` wants `Authorization: Bearer <it>`; unset, it
+    /// answers only to loopback peers.
+    pub metrics_token: Option<String>,
+    /// `TAXDESK_LINK_SECRET`: the key of signed download links; unset, one is derived from
+    /// the JWT secret.
+    pub link_secret: Option<String>,
+    /// `TAXDESK_LINK_TTL`: how long a signed download link is valid.
+    pub link_ttl: Duration,
     /// The virtual agent's name (`TAXDESK_BOT_NAME`).
     pub bot_name: String,
     /// Its greeting; `{name}` stands for the name.
@@ -155,6 +166,78 @@ struct File {
     bot_name: Option<String>,
     bot_greeting: Option<String>,
     bot_avatar_url: Option<String>,
+    frame_ancestors: Option<String>,
+    metrics_token: Option<String>,
+    link_secret: Option<String>,
+    link_ttl: Option<String>,
+}
+
+/// Shortest secret accepted for `TAXDESK_LINK_SECRET` and `TAXDESK_METRICS_TOKEN`.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// `TAXDESK_FRAME_ANCESTORS`: space-separated sources of CSP `frame-ancestors`, each
+/// `'self'`, `'none'` (alone), a scheme (`https:`) or an origin (`https://etax.example.gov.cn`,
+/// `https://*.example.gov.cn:8443`). Anything else — quotes, semicolons, commas, paths,
+/// control characters — is refused, so the value can never break out of the header.
+pub fn parse_frame_ancestors(value: &str) -> anyhow::Result<Vec<String>> {
+    let sources: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+    if sources.is_empty() {
+        bail!(
+            "TAXDESK_FRAME_ANCESTORS is empty: give 'self', 'none' or origins like https://etax.example.gov.cn"
+        );
+    }
+    for source in &sources {
+        if !is_frame_source(source) {
+            bail!(
+                "TAXDESK_FRAME_ANCESTORS: {source:?} is not a source a page may be framed by; \
+                 give 'self', 'none', a scheme like https: or origins like \
+                 https://etax.example.gov.cn, separated by spaces"
+            );
+        }
+    }
+    if sources.len() > 1 && sources.iter().any(|s| s.eq_ignore_ascii_case("'none'")) {
+        bail!("TAXDESK_FRAME_ANCESTORS: 'none' cannot stand beside other sources");
+    }
+    Ok(sources)
+}
+
+fn is_frame_source(source: &str) -> bool {
+    if source.eq_ignore_ascii_case("'self'") || source.eq_ignore_ascii_case("'none'") {
+        return true;
+    }
+    let is_scheme = |s: &str| {
+        let mut b = s.bytes();
+        b.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+    };
+    // A bare scheme: `https:`.
+    if let Some(scheme) = source.strip_suffix(':') {
+        return is_scheme(scheme);
+    }
+    let Some((scheme, rest)) = source.split_once("://") else {
+        return false;
+    };
+    if !is_scheme(scheme) {
+        return false;
+    }
+    // No path: an origin, optionally with a port.
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        p == "*" || (p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0))
+    });
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        });
+    port_ok && host_ok
 }
 
 /// `90s`, `15m`, `24h`, `30d` (also `500ms`); a bare number is seconds.
@@ -307,11 +390,44 @@ impl Config {
             .or(file.kb_vectors)
             .unwrap_or_else(|| data_dir.join("kb-vectors.bin"));
 
+        let frame_ancestors = match pick("TAXDESK_FRAME_ANCESTORS", file.frame_ancestors) {
+            Some(v) => parse_frame_ancestors(&v)?,
+            None => vec!["'self'".to_string()],
+        };
+        let metrics_token = pick("TAXDESK_METRICS_TOKEN", file.metrics_token);
+        if let Some(t) = &metrics_token
+            && (t.len() < MIN_SECRET_BYTES
+                || t.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            bail!(
+                "TAXDESK_METRICS_TOKEN must be at least {MIN_SECRET_BYTES} bytes without spaces \
+                 (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        let link_secret = pick("TAXDESK_LINK_SECRET", file.link_secret);
+        if let Some(s) = &link_secret
+            && s.len() < MIN_SECRET_BYTES
+        {
+            bail!(
+                "TAXDESK_LINK_SECRET is {} bytes long; at least {MIN_SECRET_BYTES} are needed \
+                 (e.g. `openssl rand -hex 32`)",
+                s.len()
+            );
+        }
+        let link_ttl = dur("TAXDESK_LINK_TTL", file.link_ttl, "10m")?;
+        if link_ttl < Duration::from_secs(1) {
+            bail!("TAXDESK_LINK_TTL must be at least 1s");
+        }
+
         let kb_model_ca = pick("PIP_CERT", None)
             .or_else(|| pick("SSL_CERT_FILE", None))
             .map(PathBuf::from);
 
         Ok(Config {
+            frame_ancestors,
+            metrics_token,
+            link_secret,
+            link_ttl,
             kb_model_ca,
             kb_model,
             kb_model_source,
@@ -445,6 +561,77 @@ mod tests {
         assert_eq!(c.kb_model, PathBuf::from("/opt/e5.bin"));
         assert_eq!(c.kb_model_source, ModelSource::Off);
         assert_eq!(c.kb_vectors, PathBuf::from("/var/cache/v.bin"));
+    }
+
+    #[test]
+    fn frame_ancestors_are_sources_and_nothing_else() {
+        let c = Config::from_sources(&HashMap::new()).unwrap();
+        assert_eq!(c.frame_ancestors, vec!["'self'"]);
+        assert_eq!(c.link_ttl, Duration::from_secs(600));
+        assert_eq!((c.metrics_token, c.link_secret), (None, None));
+        let ok = [
+            ("'self' https://etax.example.gov.cn", 2),
+            ("https://*.etax.example.gov.cn:8443 'self'", 2),
+            ("'none'", 1),
+            ("https:", 1),
+            ("  http://localhost:3000/  ", 1),
+        ];
+        for (value, n) in ok {
+            let env = HashMap::from([("TAXDESK_FRAME_ANCESTORS".to_string(), value.to_string())]);
+            let c = Config::from_sources(&env).unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(c.frame_ancestors.len(), n, "{value}");
+        }
+        for value in [
+            "https://a.example; script-src *",
+            "https://a.example,https://b.example",
+            "'unsafe-inline'",
+            "\"https://a.example\"",
+            "https://a.example/path",
+            "https://a.example\r\nX-Evil: 1",
+            "*",
+            "'none' 'self'",
+            "https://exa mple",
+            "https://bad_host.example",
+            "https://a.example:99999",
+            "javascript:alert(1)",
+        ] {
+            let env = HashMap::from([("TAXDESK_FRAME_ANCESTORS".to_string(), value.to_string())]);
+            assert!(
+                Config::from_sources(&env).is_err(),
+                "{value:?} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn link_and_metrics_secrets_are_long_enough() {
+        for (var, value) in [
+            ("TAXDESK_LINK_SECRET", "short"),
+            ("TAXDESK_METRICS_TOKEN", "short"),
+            (
+                "TAXDESK_METRICS_TOKEN",
+                "with a space in it, long enough to pass 32",
+            ),
+            ("TAXDESK_LINK_TTL", "0s"),
+            ("TAXDESK_LINK_TTL", "soon"),
+        ] {
+            let env = HashMap::from([(var.to_string(), value.to_string())]);
+            assert!(Config::from_sources(&env).is_err(), "{var}={value}");
+        }
+        let env = HashMap::from([
+            (
+                "TAXDESK_LINK_SECRET".to_string(),
+                "0123456789abcdef0123456789abcdef".to_string(),
+            ),
+            (
+                "TAXDESK_METRICS_TOKEN".to_string(),
+                "fedcba9876543210fedcba9876543210".to_string(),
+            ),
+            ("TAXDESK_LINK_TTL".to_string(), "90s".to_string()),
+        ]);
+        let c = Config::from_sources(&env).unwrap();
+        assert_eq!(c.link_ttl, Duration::from_secs(90));
+        assert!(c.link_secret.is_some() && c.metrics_token.is_some());
     }
 
     #[test]

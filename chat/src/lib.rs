@@ -8,6 +8,7 @@ pub mod bot;
 pub mod channel;
 mod channel_end;
 mod chat;
+pub mod download_link;
 pub mod entities;
 pub mod faq;
 pub mod hub;

@@ -1,18 +1,21 @@
 //! Attachments (附件) in GraphQL: `uploadAttachment` by the GraphQL multipart request spec.
 //! The bytes are checked and stored by `taxdesk_chat::attachment`; they are downloaded from
-//! the transport's `GET /attachments/{id}` (the object's `url`).
+//! the transport's `GET /attachments/{id}` (the object's `url`, a link signed for the
+//! viewer: `taxdesk_chat::download_link`).
 
-use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject, Upload};
+use async_graphql::{ComplexObject, Context, ErrorExtensions, ID, Object, SimpleObject, Upload};
 use taxdesk_chat::attachment::{self as service, AttachmentError, Settings};
+use taxdesk_chat::download_link::{DownloadLinks, percent_encode};
 use taxdesk_chat::entities::attachment as row;
 use taxdesk_chat::incoming::StagedUploads;
 use taxdesk_workflow::Workflow;
 
 use crate::error::{Code, coded, internal};
-use crate::identity::{RequestId, actor};
+use crate::identity::{Identity, RequestId, actor};
 
 /// An uploaded file or image. Its type was sniffed from its bytes.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct Attachment {
     pub id: ID,
     /// A safe name: no path, the extension of the sniffed type.
@@ -20,20 +23,37 @@ pub struct Attachment {
     pub content_type: String,
     /// Bytes.
     pub size: i64,
-    /// Where the bytes are downloaded (same origin as `/graphql`), with the
-    /// `Authorization` header or `?token=`.
-    pub url: String,
 }
 
-/// The download address of an attachment.
-pub(crate) fn url(id: &str) -> String {
-    format!("/attachments/{id}")
+#[ComplexObject]
+impl Attachment {
+    /// Where the bytes are downloaded (same origin as `/graphql`): a short-lived link
+    /// signed for the viewer (`TAXDESK_LINK_TTL`), usable in `<img src>` and `<a href>`
+    /// without a header. After it expires, ask for the attachment again, or download
+    /// `/attachments/{id}` with the `Authorization` header.
+    async fn url(&self, ctx: &Context<'_>) -> String {
+        let viewer = match ctx.data_opt::<Identity>() {
+            Some(Identity::User(v)) => Some(v.id.as_str()),
+            _ => None,
+        };
+        match (ctx.data_opt::<DownloadLinks>(), viewer) {
+            (Some(links), Some(user)) => links.url(&self.id, user, now_secs()),
+            // Nobody to sign for: the header is the only way in.
+            _ => format!("/attachments/{}", percent_encode(&self.id)),
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl From<row::Model> for Attachment {
     fn from(m: row::Model) -> Self {
         Attachment {
-            url: url(&m.id),
             id: ID(m.id),
             file_name: m.file_name,
             content_type: m.content_type,

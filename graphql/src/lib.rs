@@ -119,6 +119,7 @@ pub fn build_schema(
     chat: taxdesk_chat::Chat,
     limits: &Limits,
     limiter: RateLimiter,
+    links: taxdesk_chat::download_link::DownloadLinks,
 ) -> TaxdeskSchema {
     let users = DataLoader::new(loaders::Users(workflow.clone()), tokio::spawn);
     let faqs = DataLoader::new(loaders::Faqs(chat.clone()), tokio::spawn);
@@ -132,6 +133,7 @@ pub fn build_schema(
     .data(faqs)
     .data(chat)
     .data(limiter.clone())
+    .data(links)
     .extension(ErrorCodes)
     .extension(bounds::RequestBounds::new(limits))
     .extension(throttle::Throttle::new(limiter))

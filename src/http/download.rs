@@ -2,8 +2,12 @@
 //! its chat session, admins, and staff for files sent with an offline message (anyone else
 //! gets 404, as if it did not exist).
 //!
-//! The token comes in `Authorization: Bearer …` or, so that `<img src>` and plain links work
-//! in a browser, in `?token=…`. Images are served `inline`, everything else as a download;
+//! Who asks is said by `Authorization: Bearer …`, or — so that `<img src>` and plain links
+//! work in a browser — by a short-lived link signed for one user and this attachment
+//! (`?user=…&exp=…&sig=…`, the `url` the API gives; see `taxdesk_chat::download_link`).
+//! Either way the same rule decides whether that user may see it. A bearer token in the
+//! query string (`?token=`, which logs and browser histories would keep) is refused.
+//! Images are served `inline`, everything else as a download;
 //! the sniffed type is sent with `nosniff` and a sandboxing CSP, so a browser never runs an
 //! upload as a page.
 
@@ -12,9 +16,14 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sea_orm::EntityTrait;
 use taxdesk_chat::attachment::{self, AttachmentError, Kind};
+use taxdesk_chat::download_link::LinkRefusal;
 use taxdesk_chat::entities::attachment::Model;
 use taxdesk_graphql::{Code, Identity};
+use taxdesk_workflow::Actor;
+use taxdesk_workflow::entities::user;
+use taxdesk_workflow::users::role_of;
 use tokio::io::AsyncReadExt;
 
 use super::reply::{self, Format};
@@ -52,6 +61,64 @@ fn internal(rid: &RequestId) -> Response {
     let mut body = reply::error_body(Code::Internal, &zh, &en);
     body["errors"][0]["extensions"]["requestId"] = rid.0.clone().into();
     reply::json(StatusCode::INTERNAL_SERVER_ERROR, Format::Json, &body)
+}
+
+fn sign_in_first() -> Response {
+    unauthenticated(
+        "请先登录（请求头 Authorization: Bearer 令牌，或使用接口返回的附件地址）",
+        "sign in first: send Authorization: Bearer <token>, or use the attachment's url from the API",
+    )
+}
+
+fn invalid_link() -> Response {
+    unauthenticated(
+        "下载链接无效，请刷新页面后重试",
+        "the download link is not valid; reload the page for a fresh one",
+    )
+}
+
+/// The user a signed link was made for, if the signature holds for this attachment, that
+/// user and that expiry, and the link has not expired. The user's role is the one their
+/// row has now, as for a bearer token.
+async fn signed_viewer(
+    s: &AppState,
+    rid: &RequestId,
+    attachment_id: &str,
+    user_id: Option<&str>,
+    exp: Option<&str>,
+    sig: &str,
+) -> Result<Actor, Response> {
+    let (Some(user_id), Some(exp)) = (user_id, exp) else {
+        return Err(invalid_link());
+    };
+    match s
+        .links
+        .check(attachment_id, user_id, exp, sig, auth::now_secs())
+    {
+        Ok(()) => {}
+        Err(LinkRefusal::Expired) => {
+            return Err(unauthenticated(
+                "下载链接已过期，请刷新页面后重试",
+                "the download link has expired; reload the page for a fresh one",
+            ));
+        }
+        Err(LinkRefusal::Invalid) => {
+            tracing::info!(attachment.id = %attachment_id, "download link refused: bad signature");
+            return Err(invalid_link());
+        }
+    }
+    match user::Entity::find_by_id(user_id)
+        .one(s.workflow.reader())
+        .await
+    {
+        Ok(Some(row)) => Ok(Actor::new(row.id.clone(), role_of(&row))),
+        // Signed for someone never recorded: nobody this server knows.
+        Ok(None) => Err(invalid_link()),
+        Err(e) => {
+            tracing::error!(request.id = %rid.0, user.id = %user_id, error = %e, "download link: user lookup failed");
+            Err(internal(rid))
+        }
+    }
 }
 
 pub async fn method_not_allowed() -> Response {
@@ -106,11 +173,21 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// Headers every successful answer carries: the browser must not guess the type, run the
-/// content as a page, leak the URL (which may hold a token) or share it from a cache.
-fn common_headers(h: &mut HeaderMap, etag: &str) {
+/// content as a page, leak the URL (a signed link) or share it from a cache.
+///
+/// The bytes under an id never change. Asked for with a bearer token, the browser
+/// revalidates (`no-cache`); asked for by a signed link, it keeps them for a day
+/// (`max-age`), so a page that draws the same image again after the link expired (a chat
+/// redrawn from memory) shows it without asking with a dead link.
+fn common_headers(h: &mut HeaderMap, etag: &str, signed_link: bool) {
+    let cache = if signed_link {
+        "private, max-age=86400, immutable"
+    } else {
+        "private, no-cache"
+    };
     let fixed = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CACHE_CONTROL, "private, no-cache"),
+        (header::CACHE_CONTROL, cache),
         (header::REFERRER_POLICY, "no-referrer"),
         (
             header::CONTENT_SECURITY_POLICY,
@@ -135,37 +212,44 @@ pub async fn get(
     let Ok(Path(id)) = path else {
         return not_found();
     };
-    // The header wins; `?token=` is for links and <img src>, which cannot send one.
-    let credential = match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(h) => Some(h.to_string()),
-        None => query.ok().and_then(|Query(pairs)| {
-            pairs
-                .into_iter()
-                .find(|(name, _)| name == "token")
-                .map(|(_, token)| format!("Bearer {token}"))
-        }),
+    let pairs = query.map(|Query(pairs)| pairs).unwrap_or_default();
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     };
-    let viewer = match auth::identify(&s.keys, &s.workflow, credential.as_deref()).await {
-        Identity::User(v) => v.actor(),
-        Identity::Rejected { zh, en } => return unauthenticated(&zh, &en),
-        Identity::Forbidden { zh, en } => {
-            return reply::error(
-                StatusCode::FORBIDDEN,
-                Format::Json,
-                Code::Forbidden,
-                &zh,
-                &en,
-            );
+    // The header wins; a signed link is for <img src> and plain links, which cannot send one.
+    let signed_link = !headers.contains_key(header::AUTHORIZATION) && param("sig").is_some();
+    let viewer = if let Some(h) = headers.get(header::AUTHORIZATION) {
+        // A header that is not even text is a malformed token, not an absent one.
+        let credential = h.to_str().unwrap_or("");
+        match auth::identify(&s.keys, &s.workflow, Some(credential)).await {
+            Identity::User(v) => v.actor(),
+            Identity::Rejected { zh, en } => return unauthenticated(&zh, &en),
+            Identity::Forbidden { zh, en } => {
+                return reply::error(
+                    StatusCode::FORBIDDEN,
+                    Format::Json,
+                    Code::Forbidden,
+                    &zh,
+                    &en,
+                );
+            }
+            Identity::Anonymous => return sign_in_first(),
         }
-        _ => {
-            return unauthenticated(
-                "请先登录（Authorization: Bearer 令牌或 ?token= 参数）",
-                "sign in first: send Authorization: Bearer <token> or ?token=<token>",
-            );
+    } else if let Some(sig) = param("sig") {
+        match signed_viewer(&s, &rid, &id, param("user"), param("exp"), sig).await {
+            Ok(actor) => actor,
+            Err(refused) => return refused,
         }
+    } else if param("token").is_some() {
+        return unauthenticated(
+            "下载地址不再接受 ?token= 令牌：请使用接口返回的附件地址（Attachment.url），或在请求头中携带 Authorization: Bearer 令牌",
+            "?token= is no longer accepted on downloads: use the attachment's url from the API (Attachment.url), or send Authorization: Bearer <token>",
+        );
+    } else {
+        return sign_in_first();
     };
     let opened = attachment::open_for(s.workflow.db(), &s.attachments.data_dir, &viewer, &id).await;
     let (a, path) = match opened {
@@ -179,7 +263,7 @@ pub async fn get(
     let etag = format!("\"{}\"", a.sha256);
     if not_modified(&headers, &etag) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
-        common_headers(r.headers_mut(), &etag);
+        common_headers(r.headers_mut(), &etag, signed_link);
         return r;
     }
     let file = match tokio::fs::File::open(&path).await {
@@ -204,7 +288,7 @@ pub async fn get(
     });
     let mut r = Body::from_stream(stream).into_response();
     let h = r.headers_mut();
-    common_headers(h, &etag);
+    common_headers(h, &etag, signed_link);
     if let Ok(v) = HeaderValue::from_str(&a.content_type) {
         h.insert(header::CONTENT_TYPE, v);
     }

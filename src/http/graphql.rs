@@ -7,7 +7,7 @@ use async_graphql::{ServerError, Variables, parser::parse_query};
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Extension, Query, State, rejection::QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use taxdesk_graphql::rate_limit::Action;
@@ -229,7 +229,7 @@ pub async fn get(
     // A browser opening the endpoint gets GraphiQL; a request with a query is GraphQL.
     let wants_html = accept.is_some_and(|a| a.contains("text/html"));
     if wants_html && !pairs.iter().any(|(name, _)| name == "query") {
-        return Html(s.graphiql.as_str().to_owned()).into_response();
+        return super::web::graphiql(&s).await;
     }
     let Some(format) = Format::negotiate(accept) else {
         return reply::not_acceptable();

@@ -6,6 +6,7 @@ mod download;
 mod graphql;
 mod rate;
 mod reply;
+mod security;
 mod upload;
 mod web;
 mod ws;
@@ -13,8 +14,8 @@ mod ws;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,6 +26,8 @@ use taxdesk_workflow::{Workflow, metrics};
 use tracing::Instrument;
 
 use crate::auth::Keys;
+pub use security::SecurityHeaders;
+use taxdesk_chat::download_link::DownloadLinks;
 pub use upload::UploadGate;
 
 #[derive(Clone)]
@@ -35,8 +38,12 @@ pub struct AppState {
     pub body_limit: usize,
     /// Where attachments are stored and the size limit of one.
     pub attachments: taxdesk_chat::attachment::Settings,
-    /// Rendered once at start; the page does not change.
-    pub graphiql: Arc<String>,
+    /// The Content-Security-Policies of the pages, rendered once at start.
+    pub security: Arc<SecurityHeaders>,
+    /// Signs and checks the download links of attachments (`Attachment.url`).
+    pub links: DownloadLinks,
+    /// `TAXDESK_METRICS_TOKEN`; without one, `/metrics` answers loopback peers only.
+    pub metrics_token: Option<Arc<str>>,
     /// For `/healthz` (whether the semantic search layer is on).
     pub chat: taxdesk_chat::Chat,
     /// Uploads in flight, bounded per user and in all.
@@ -72,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/", get(web::staff))
         .route("/login", get(web::login_page).post(web::login))
         .fallback(web::asset_or_not_found)
+        .layer(middleware::from_fn_with_state(
+            state.security.clone(),
+            security::apply,
+        ))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
@@ -135,7 +146,76 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text() -> Response {
+/// Whether `given` is `expected`, in the same time wherever they differ (and whatever
+/// their lengths: the digests are compared).
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
+}
+
+/// Who may read `/metrics`: with a token configured, whoever sends it as a bearer token;
+/// without one, only a peer on the loopback interface (a scraper on the same host or a
+/// sidecar), everyone else being told there is no such route.
+enum MetricsAccess {
+    Allowed,
+    /// 401: a token is configured and was not sent.
+    NeedsToken,
+    /// 404: no token is configured and the peer is not local.
+    Hidden,
+}
+
+fn metrics_access(
+    token: Option<&str>,
+    peer: std::net::IpAddr,
+    authorization: Option<&str>,
+) -> MetricsAccess {
+    match token {
+        Some(expected) => {
+            let given = authorization
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .unwrap_or("");
+            if same_secret(given, expected) {
+                MetricsAccess::Allowed
+            } else {
+                MetricsAccess::NeedsToken
+            }
+        }
+        None if peer.to_canonical().is_loopback() => MetricsAccess::Allowed,
+        None => MetricsAccess::Hidden,
+    }
+}
+
+async fn metrics_text(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match metrics_access(s.metrics_token.as_deref(), peer.ip(), authorization) {
+        MetricsAccess::Allowed => {}
+        MetricsAccess::Hidden => return not_found().await,
+        MetricsAccess::NeedsToken => {
+            let mut r = reply::error(
+                StatusCode::UNAUTHORIZED,
+                reply::Format::Json,
+                Code::Unauthenticated,
+                "读取监控指标需要令牌（Authorization: Bearer <TAXDESK_METRICS_TOKEN>）",
+                "/metrics needs its token: Authorization: Bearer <TAXDESK_METRICS_TOKEN>",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -154,4 +234,44 @@ async fn not_found() -> Response {
         "没有这个地址；GraphQL 接口在 /graphql",
         "no such route; the GraphQL endpoint is /graphql",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn allowed(token: Option<&str>, peer: &str, auth: Option<&str>) -> &'static str {
+        let peer: IpAddr = peer.parse().expect("an address");
+        match metrics_access(token, peer, auth) {
+            MetricsAccess::Allowed => "allowed",
+            MetricsAccess::NeedsToken => "401",
+            MetricsAccess::Hidden => "404",
+        }
+    }
+
+    #[test]
+    fn metrics_want_the_token_or_a_local_peer() {
+        let t = Some("fedcba9876543210fedcba9876543210");
+        assert_eq!(allowed(None, "127.0.0.1", None), "allowed");
+        assert_eq!(allowed(None, "::1", None), "allowed");
+        assert_eq!(allowed(None, "::ffff:127.0.0.1", None), "allowed");
+        assert_eq!(allowed(None, "10.1.2.3", None), "404");
+        assert_eq!(allowed(None, "10.1.2.3", Some("Bearer anything")), "404");
+        assert_eq!(
+            allowed(
+                t,
+                "10.1.2.3",
+                Some("Bearer fedcba9876543210fedcba9876543210")
+            ),
+            "allowed"
+        );
+        // With a token, being local is not enough.
+        assert_eq!(allowed(t, "127.0.0.1", None), "401");
+        assert_eq!(allowed(t, "127.0.0.1", Some("Bearer fedcba98")), "401");
+        assert_eq!(
+            allowed(t, "127.0.0.1", Some("fedcba9876543210fedcba9876543210")),
+            "401"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The reference web front end, embedded at build time from `web/` (see `build.rs`):
-//! `/` the taxpayer portal, `/staff` the staff workbench, the files they load at their path
+//! `/` the taxpayer portal, `/staff` the staff workbench, GraphiQL for `GET /graphql` from a
+//! browser (`web/graphiql/`), the files they load at their path
 //! under `web/` (`/js/graphql.js`, `/css/base.css`, `/portal/app.js`, …), and — only while no
 //! JWT key is configured — the development sign-in `/login` that mints tokens like
 //! `taxdesk token`. Everything else still gets the coded JSON 404.
@@ -101,15 +102,8 @@ fn file(path: &str, head: bool) -> Option<Response> {
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(path)),
     );
+    // `nosniff`, `no-referrer` and the pages' CSP come from `security::apply`.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
     Some(r)
 }
 
@@ -156,6 +150,27 @@ pub async fn login_page(State(s): State<AppState>) -> Response {
         return super::not_found().await;
     }
     page("login/index.html").await
+}
+
+/// `GET /graphql` from a browser: GraphiQL, from `web/graphiql/` (vendored GraphiQL, React
+/// and ReactDOM; no CDN), only while introspection is on (`TAXDESK_INTROSPECTION`): without
+/// the schema it could only show an error.
+pub async fn graphiql(s: &AppState) -> Response {
+    if !s.limits.introspection {
+        return reply::error(
+            StatusCode::NOT_FOUND,
+            Format::Json,
+            Code::NotFound,
+            "GraphiQL 未开启：它需要内省（TAXDESK_INTROSPECTION=on）",
+            "GraphiQL is off: it needs introspection (TAXDESK_INTROSPECTION=on)",
+        );
+    }
+    let mut r = page("graphiql/index.html").await;
+    if r.status() == StatusCode::OK {
+        r.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, s.security.graphiql());
+    }
+    r
 }
 
 #[derive(Deserialize)]
@@ -294,6 +309,8 @@ mod tests {
         assert!(FILES.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(find("portal/index.html").is_some());
         assert!(find("js/graphql.js").is_some());
+        assert!(find("graphiql/index.html").is_some());
+        assert!(find("graphiql/graphiql.min.js").is_some());
         assert!(find("nope.html").is_none());
     }
 

@@ -166,8 +166,14 @@ async fn uploads_are_downloaded_by_their_uploader_and_no_one_else() {
     assert_eq!(a["fileName"], "回单截图.png");
     assert_eq!(a["contentType"], "image/png");
     assert_eq!(a["size"], image.len());
-    assert_eq!(a["url"], format!("/attachments/{id}"));
-    let url = a["url"].as_str().unwrap();
+    // A link signed for the uploader (see `signed_links_*` below).
+    let signed = a["url"].as_str().unwrap().to_string();
+    assert!(
+        signed.starts_with(&format!("/attachments/{id}?user=tp1&exp=")),
+        "{signed}"
+    );
+    let bare = format!("/attachments/{id}");
+    let url = bare.as_str();
 
     let (s, h, body) = download(&app, url, Some(&tp1)).await;
     assert_eq!(s, StatusCode::OK);
@@ -180,8 +186,8 @@ async fn uploads_are_downloaded_by_their_uploader_and_no_one_else() {
     );
     assert_eq!(header(&h, "content-length"), image.len().to_string());
 
-    // <img src> cannot send a header: the token may come in the query string.
-    let (s, _, body) = download(&app, &format!("{url}?token={tp1}"), None).await;
+    // <img src> cannot send a header: the signed link says who asks.
+    let (s, _, body) = download(&app, &signed, None).await;
     assert_eq!((s, body == image), (StatusCode::OK, true));
 
     // A revisit with the ETag costs nothing.
@@ -215,6 +221,13 @@ async fn uploads_are_downloaded_by_their_uploader_and_no_one_else() {
         (s, json_code(&body)),
         (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED".into())
     );
+    // Nor does a real bearer token in the query string open anything any more.
+    let (s, _, body) = download(&app, &format!("{url}?token={tp1}"), None).await;
+    assert_eq!(
+        (s, json_code(&body)),
+        (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED".into())
+    );
+    assert!(String::from_utf8_lossy(&body).contains("?token="));
     let (s, _, body) = download(&app, "/attachments/nope", Some(&tp1)).await;
     assert_eq!(
         (s, json_code(&body)),
@@ -369,4 +382,218 @@ async fn uploads_over_the_limit_are_refused_with_413() {
         "{v}"
     );
     assert_eq!(app.count("SELECT id FROM attachments").await, 1);
+}
+
+fn now() -> u64 {
+    taxdesk::auth::now_secs()
+}
+
+/// The query parameter `name` of a URL.
+fn param(url: &str, name: &str) -> String {
+    url.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+        .to_string()
+}
+
+/// `url` with the query parameter `name` set to `value`.
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let (path, query) = url.split_once('?').expect("a query");
+    let query: Vec<String> = query
+        .split('&')
+        .map(|p| {
+            if p.starts_with(&format!("{name}=")) {
+                format!("{name}={value}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+/// The links the test server signs (its link key is derived from the test JWT secret).
+fn server_links() -> taxdesk_chat::download_link::DownloadLinks {
+    taxdesk_chat::download_link::DownloadLinks::derived_from_jwt_secret(
+        crate::helpers::SECRET.as_bytes(),
+        std::time::Duration::from_secs(600),
+    )
+}
+
+fn refusal_en(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).expect("coded JSON");
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{v}"
+    );
+    assert!(v["errors"][0]["extensions"]["zh"].is_string(), "{v}");
+    v["errors"][0]["extensions"]["en"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn signed_links_download_without_a_header_for_their_user_only() {
+    let app = TestApp::spawn().await;
+    let tp1 = app.token("taxpayer", "tp1");
+    app.user("taxpayer", "tp2")
+        .gql("{ me { id } }", json!({}))
+        .await
+        .ok();
+    app.user("admin", "boss")
+        .gql("{ me { id } }", json!({}))
+        .await
+        .ok();
+    let image = png(32);
+    let (_, v) = upload(&app, Some(&tp1), "发票.png", &image, None).await;
+    let a = uploaded(&v).clone();
+    let id = a["id"].as_str().unwrap().to_string();
+    let url = a["url"].as_str().unwrap().to_string();
+
+    // Fresh: the bytes, without any header, kept by the browser (the bytes never change).
+    let exp: u64 = param(&url, "exp").parse().unwrap();
+    assert!(exp >= now() + 590 && exp <= now() + 600 + 60, "{exp}");
+    assert_eq!(param(&url, "sig").len(), 64);
+    let (s, h, body) = download(&app, &url, None).await;
+    assert_eq!((s, body == image), (StatusCode::OK, true));
+    assert!(header(&h, "cache-control").contains("max-age"), "{h:?}");
+    assert_eq!(header(&h, "referrer-policy"), "no-referrer");
+
+    // Tampered signature.
+    let sig = param(&url, "sig");
+    let flipped = format!(
+        "{}{}",
+        &sig[..63],
+        if sig.ends_with('0') { "1" } else { "0" }
+    );
+    let (s, _, body) = download(&app, &with_param(&url, "sig", &flipped), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(refusal_en(&body).contains("not valid"));
+    // Another user put in the link (tp2 exists; the signature was tp1's).
+    let (s, _, body) = download(&app, &with_param(&url, "user", "tp2"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    refusal_en(&body);
+    // A later expiry put in the link.
+    let (s, _, body) = download(
+        &app,
+        &with_param(&url, "exp", &(exp + 3600).to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    refusal_en(&body);
+    // Another attachment's id under the same signature.
+    let (_, v) = upload(&app, Some(&tp1), "b.png", &png(8), None).await;
+    let other_id = uploaded(&v)["id"].as_str().unwrap().to_string();
+    let moved = url.replacen(&id, &other_id, 1);
+    let (s, _, _) = download(&app, &moved, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Parts missing.
+    for name in ["user", "exp"] {
+        let without = url.replace(&format!("{name}={}&", param(&url, name)), "");
+        let (s, _, _) = download(&app, &without, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{without}");
+    }
+
+    // Expired: a link made (with the server's key) 20 minutes ago for a 10-minute life.
+    let links = server_links();
+    let old = links.url(&id, "tp1", now() - 1200);
+    let (s, _, body) = download(&app, &old, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(refusal_en(&body).contains("expired"));
+    // The same key, now: accepted (the test computes the server's key correctly).
+    let (s, _, _) = download(&app, &links.url(&id, "tp1", now()), None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A valid signature for a user who may not see it: as if it did not exist, exactly as
+    // with that user's bearer token; an admin may.
+    let (s, _, body) = download(&app, &links.url(&id, "tp2", now()), None).await;
+    assert_eq!(
+        (s, json_code(&body)),
+        (StatusCode::NOT_FOUND, "NOT_FOUND".into())
+    );
+    let (s, _, _) = download(&app, &links.url(&id, "boss", now()), None).await;
+    assert_eq!(s, StatusCode::OK);
+    // Signed for someone this server never saw.
+    let (s, _, body) = download(&app, &links.url(&id, "ghost", now()), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    refusal_en(&body);
+    // The JWT secret itself is not the link key.
+    let raw = taxdesk_chat::download_link::DownloadLinks::new(
+        crate::helpers::SECRET.as_bytes(),
+        std::time::Duration::from_secs(600),
+    );
+    let (s, _, _) = download(&app, &raw.url(&id, "tp1", now()), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn each_viewer_reads_a_link_of_their_own() {
+    let app = TestApp::spawn_with(&[("TAXDESK_LINK_TTL", "90s")]).await;
+    let tp1 = app.token("taxpayer", "tp1");
+    let (_, v) = upload(&app, Some(&tp1), "凭证.pdf", &pdf(), None).await;
+    let id = uploaded(&v)["id"].as_str().unwrap().to_string();
+    let own = uploaded(&v)["url"].as_str().unwrap().to_string();
+    // TAXDESK_LINK_TTL: 90 s, rounded up to a step of 9 s.
+    let exp: u64 = param(&own, "exp").parse().unwrap();
+    assert!(exp >= now() + 85 && exp <= now() + 90 + 9, "{exp}");
+
+    // Sent with an offline message: the staff member answering it reads a link signed for
+    // them, which opens it for them without a header.
+    let sent = app
+        .user("taxpayer", "tp1")
+        .gql(
+            "mutation($input: LeaveMessageInput!) { leaveMessage(input: $input) { id } }",
+            json!({"input": {"category": "其他", "content": "见附件", "attachmentIds": [id]}}),
+        )
+        .await
+        .ok();
+    let lm = sent["leaveMessage"]["id"].as_str().unwrap().to_string();
+    let read = app
+        .user("staff", "s1")
+        .gql(
+            "query($id: ID!) { leaveMessage(id: $id) { attachments { id url } } }",
+            json!({"id": lm}),
+        )
+        .await
+        .ok();
+    let staff_url = read["leaveMessage"]["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        staff_url.starts_with(&format!("/attachments/{id}?user=s1&")),
+        "{staff_url}"
+    );
+    let (s, _, body) = download(&app, &staff_url, None).await;
+    assert_eq!((s, body), (StatusCode::OK, pdf()));
+    // The taxpayer's own link still works for them, and is not the staff member's.
+    assert_ne!(param(&own, "sig"), param(&staff_url, "sig"));
+    let (s, _, _) = download(&app, &own, None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_configured_link_secret_signs_the_links() {
+    let secret = "link-secret-0123456789abcdef-0123456789";
+    let app = TestApp::spawn_with(&[("TAXDESK_LINK_SECRET", secret)]).await;
+    let tp1 = app.token("taxpayer", "tp1");
+    let (_, v) = upload(&app, Some(&tp1), "a.png", &png(8), None).await;
+    let id = uploaded(&v)["id"].as_str().unwrap().to_string();
+    let url = uploaded(&v)["url"].as_str().unwrap().to_string();
+    let (s, _, _) = download(&app, &url, None).await;
+    assert_eq!(s, StatusCode::OK);
+    // Links derived from the JWT secret are no longer this server's.
+    let (s, _, _) = download(&app, &server_links().url(&id, "tp1", now()), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let configured = taxdesk_chat::download_link::DownloadLinks::new(
+        secret.as_bytes(),
+        std::time::Duration::from_secs(60),
+    );
+    let (s, _, _) = download(&app, &configured.url(&id, "tp1", now()), None).await;
+    assert_eq!(s, StatusCode::OK);
 }

@@ -85,9 +85,13 @@ impl TestApp {
             None => format!("sqlite://{}/taxdesk.db", dir.0.display()),
         };
         vars.insert("DATABASE_URL".into(), database_url.clone());
-        vars.insert("TAXDESK_BIND".into(), "127.0.0.1:0".into());
+        // A test may listen elsewhere (`0.0.0.0:0`) or run the embedded default without a
+        // key (`TAXDESK_JWT_SECRET` = "": the development secret in the data dir signs).
+        vars.entry("TAXDESK_BIND".into())
+            .or_insert_with(|| "127.0.0.1:0".into());
         vars.insert("TAXDESK_DATA_DIR".into(), dir.0.display().to_string());
-        vars.insert("TAXDESK_JWT_SECRET".into(), SECRET.into());
+        vars.entry("TAXDESK_JWT_SECRET".into())
+            .or_insert_with(|| SECRET.into());
         // Tests never download the embedding model: CI hands the cached one in through
         // TAXDESK_KB_MODEL (its FAQ vectors cached once for every test), else lexical only.
         vars.entry("TAXDESK_KB_MODEL_URL".into())

@@ -20,6 +20,7 @@ mod kb;
 mod leave_messages;
 mod limits;
 mod notifications;
+mod pages;
 mod reads_beside_a_write;
 mod review;
 mod scale_out;

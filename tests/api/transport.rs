@@ -267,7 +267,8 @@ async fn deep_wide_and_nested_queries_are_refused() {
 
 #[tokio::test]
 async fn get_serves_graphiql_queries_and_refuses_mutations() {
-    let app = TestApp::spawn().await;
+    // GraphiQL is served while introspection is on (see `pages.rs` for when it is off).
+    let app = TestApp::spawn_with(&[("TAXDESK_INTROSPECTION", "on")]).await;
     let page = app
         .http
         .get(format!("{}/graphql", app.base))

@@ -153,12 +153,50 @@ export async function upload(file, sessionId) {
   return (await readResponse(res)).uploadAttachment;
 }
 
-/** An attachment's URL usable in `<img src>` and links (the token goes in `?token=`). */
-export function attachmentUrl(url) {
-  if (!url) return '';
-  const t = getToken();
-  if (!t) return url;
-  return url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(t);
+// ---- attachment links ------------------------------------------------------------------
+// `Attachment.url` is a short-lived link signed for the signed-in user
+// (`/attachments/{id}?user=…&exp=…&sig=…`), put as it is in `<img src>` and `<a href>`: no
+// token in any URL. The browser keeps what it loaded, so a redrawn image needs no new link;
+// a link clicked after its `exp` is fetched with the Authorization header instead and
+// handed to the browser from memory.
+
+/** Whether a signed attachment link is past (or within 5 s of) its expiry. */
+function linkExpired(href) {
+  const exp = Number(new URL(href, location.origin).searchParams.get('exp'));
+  return !exp || exp * 1000 < Date.now() + 5000;
+}
+
+async function openExpiredLink(link) {
+  const url = new URL(link.href, location.origin);
+  const saveAs = link.getAttribute('download');
+  // Opened before the fetch, while the click still counts as the person's.
+  const win = saveAs === null ? window.open('', '_blank') : null;
+  try {
+    const res = await fetch(url.pathname, { headers: authHeaders() });
+    if (!res.ok) throw new Error(String(res.status));
+    const blobUrl = URL.createObjectURL(await res.blob());
+    if (win) {
+      win.location.href = blobUrl;
+    } else {
+      const a = document.createElement('a');
+      a.href = blobUrl;
+      a.download = saveAs || '';
+      a.click();
+    }
+    setTimeout(() => URL.revokeObjectURL(blobUrl), 60_000);
+  } catch {
+    win?.close();
+  }
+}
+
+if (typeof document !== 'undefined') {
+  document.addEventListener('click', (ev) => {
+    const link = ev.target instanceof Element ? ev.target.closest('a[href^="/attachments/"]') : null;
+    if (!link || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+    if (!linkExpired(link.href)) return;
+    ev.preventDefault();
+    openExpiredLink(link);
+  });
 }
 
 /** HTML-escapes text for use inside markup and attribute values. */

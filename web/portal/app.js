@@ -1,7 +1,7 @@
 // The taxpayer portal: chat with the virtual agent and staff, and the personal centre.
 // Every button on a state-machine object comes from the server's `allowedActions`.
 import {
-  getToken, setToken, gql, GqlError, subscribe, upload, esc, attachmentUrl,
+  getToken, setToken, gql, GqlError, subscribe, upload, esc,
 } from '/js/graphql.js';
 
 const $ = (id) => document.getElementById(id);
@@ -93,7 +93,7 @@ async function signIn() {
       location.href = '/login?role=taxpayer&next=/';
       return false;
     }
-    document.body.innerHTML = '<main class="card" style="max-width:480px;margin:80px auto" data-test="no-token">请从电子税务局进入征纳互动（未携带登录凭证）。</main>';
+    document.body.innerHTML = '<main class="card no-token" data-test="no-token">请从电子税务局进入征纳互动（未携带登录凭证）。</main>';
     document.body.dataset.ready = 'no-token';
     return false;
   }
@@ -401,9 +401,9 @@ function renderMessage(m) {
   const who = mine ? '我' : role === 'BOT' ? (m.sender?.displayName || bot.name) : (m.sender?.displayName || '客服');
   let body;
   if (m.kind === 'IMAGE' && m.attachment) {
-    body = `<a href="${esc(attachmentUrl(m.attachment.url))}" target="_blank" rel="noopener"><img src="${esc(attachmentUrl(m.attachment.url))}" alt="${esc(m.attachment.fileName)}" data-test="message-image"></a>`;
+    body = `<a href="${esc(m.attachment.url)}" target="_blank" rel="noopener"><img src="${esc(m.attachment.url)}" alt="${esc(m.attachment.fileName)}" data-test="message-image"></a>`;
   } else if (m.kind === 'FILE' && m.attachment) {
-    body = `📎 <a href="${esc(attachmentUrl(m.attachment.url))}" download="${esc(m.attachment.fileName)}" data-test="message-file">${esc(m.attachment.fileName)}</a> <span class="muted small">${Math.ceil(m.attachment.size / 1024)} KB</span>`;
+    body = `📎 <a href="${esc(m.attachment.url)}" download="${esc(m.attachment.fileName)}" data-test="message-file">${esc(m.attachment.fileName)}</a> <span class="muted small">${Math.ceil(m.attachment.size / 1024)} KB</span>`;
   } else if (m.kind === 'EMOJI') {
     body = `<span class="emoji">${esc(m.text)}</span>`;
   } else {
@@ -839,7 +839,7 @@ async function renderTodos(body) {
 async function renderNotifications(body) {
   const d = await gql('{ myNotifications(first: 50) { edges { node { id kind title body read createdAt } } } }');
   const list = d.myNotifications.edges.map((e) => e.node);
-  body.innerHTML = `<div class="row" style="justify-content:flex-end"><button class="small" id="readAll" data-test="mark-all-read">全部标为已读</button></div>` +
+  body.innerHTML = `<div class="row end"><button class="small" id="readAll" data-test="mark-all-read">全部标为已读</button></div>` +
     (list.length ? `<ul class="list" data-test="notification-list">${list.map((n) => `<li data-test="notification" class="${n.read ? '' : 'unread'}" data-id="${esc(n.id)}">
       <div class="item-head">${n.read ? '' : '<span class="badge">新</span>'}<span class="title">${esc(n.title)}</span><span class="grow"></span><span class="muted small">${fmtTime(n.createdAt)}</span></div>
       <div>${esc(n.body)}</div></li>`).join('')}</ul>` : '<div class="empty">暂无消息</div>');
@@ -884,7 +884,7 @@ const EVENT_TEXT = { CREATE: '提交', DISPATCH: '派单', ACCEPT: '受理', PRO
 async function renderOrders(body) {
   const d = await gql(`{ myWorkOrders(first: 50) { edges { node { ${ORDER_FIELDS} } } } }`);
   const list = d.myWorkOrders.edges.map((e) => e.node);
-  body.innerHTML = `<div class="row" style="justify-content:flex-end"><button class="small primary" id="newOrder" data-test="new-order">新建工单</button></div>` +
+  body.innerHTML = `<div class="row end"><button class="small primary" id="newOrder" data-test="new-order">新建工单</button></div>` +
     (list.length ? `<ul class="list" data-test="order-list">${list.map((o) => `<li data-test="order" data-id="${esc(o.id)}" data-number="${esc(o.number)}">
       <div class="item-head"><span class="muted">${esc(o.number)}</span><span class="title">${esc(o.title)}</span>${statusTag(o.status)}
         <span class="tag">${esc(o.category)}</span>${o.priority !== 'NORMAL' ? `<span class="tag danger">${PRIORITY_TEXT[o.priority]}</span>` : ''}

@@ -3,7 +3,7 @@
 // (one subscription per chat I take part in), with polling as a fallback.
 import { gql, subscribe, upload } from '/js/graphql.js';
 import {
-  $, esc, attachmentUrl, run, busy, toast, showError, fmtHm, fmtTime, statusTag, STATUS_TEXT,
+  $, esc, run, busy, toast, showError, fmtHm, fmtTime, statusTag, STATUS_TEXT,
   ROLE_TEXT, randomId, humanSize,
 } from '/staff/util.js';
 
@@ -496,12 +496,12 @@ function messageHtml(m) {
       break;
     case 'IMAGE':
       body = a
-        ? `<a href="${esc(attachmentUrl(a.url))}" target="_blank" rel="noopener"><img data-test="message-image" src="${esc(attachmentUrl(a.url))}" alt="${esc(a.fileName)}"></a>`
+        ? `<a href="${esc(a.url)}" target="_blank" rel="noopener"><img data-test="message-image" src="${esc(a.url)}" alt="${esc(a.fileName)}"></a>`
         : '<span class="muted">[图片不可用]</span>';
       break;
     case 'FILE':
       body = a
-        ? `<a data-test="message-file" href="${esc(attachmentUrl(a.url))}" download="${esc(a.fileName)}" target="_blank" rel="noopener">📎 ${esc(a.fileName)}</a> <span class="muted small">${esc(humanSize(a.size))}</span>`
+        ? `<a data-test="message-file" href="${esc(a.url)}" download="${esc(a.fileName)}" target="_blank" rel="noopener">📎 ${esc(a.fileName)}</a> <span class="muted small">${esc(humanSize(a.size))}</span>`
         : '<span class="muted">[文件不可用]</span>';
       break;
     default:

@@ -1,7 +1,7 @@
 // 在线留言: list by status, reply, close, convert to a work order (from `allowedActions`).
 import { gql } from '/js/graphql.js';
 import {
-  $, esc, run, busy, toast, fmtTime, statusTag, historyHtml, attachmentUrl, ROLE_TEXT,
+  $, esc, run, busy, toast, fmtTime, statusTag, historyHtml, ROLE_TEXT,
 } from '/staff/util.js';
 
 const LM = `id category content contact status taxpayer { id displayName }
@@ -71,8 +71,8 @@ function draw() {
   ul.innerHTML = st.items.map((m) => {
     const acts = m.allowedActions || [];
     const atts = (m.attachments || []).map((a) => (a.contentType.startsWith('image/')
-      ? `<a href="${esc(attachmentUrl(a.url))}" target="_blank" rel="noopener"><img class="thumb" src="${esc(attachmentUrl(a.url))}" alt="${esc(a.fileName)}" loading="lazy"></a>`
-      : `<a href="${esc(attachmentUrl(a.url))}" target="_blank" rel="noopener" download="${esc(a.fileName)}">📎 ${esc(a.fileName)}</a>`)).join(' ');
+      ? `<a href="${esc(a.url)}" target="_blank" rel="noopener"><img class="thumb" src="${esc(a.url)}" alt="${esc(a.fileName)}" loading="lazy"></a>`
+      : `<a href="${esc(a.url)}" target="_blank" rel="noopener" download="${esc(a.fileName)}">📎 ${esc(a.fileName)}</a>`)).join(' ');
     const replies = (m.replies || []).map((r) => `<li class="${r.author?.role === 'TAXPAYER' ? '' : 'staff'}">
       <span class="small muted">${esc(fmtTime(r.at))} ${esc(r.author?.displayName || '')}（${esc(ROLE_TEXT[r.author?.role] || r.author?.role || '')}）</span>
       <div>${esc(r.content)}</div></li>`).join('');

@@ -1,8 +1,8 @@
 // Small helpers shared by the workbench's modules: toasts, readable errors, formatting,
 // and drawing buttons from a state-machine object's `allowedActions`.
-import { GqlError, esc, attachmentUrl } from '/js/graphql.js';
+import { GqlError, esc } from '/js/graphql.js';
 
-export { esc, attachmentUrl };
+export { esc };
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
