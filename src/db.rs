@@ -55,16 +55,32 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 
 /// Read-only connections beside SQLite's one writer.
 const SQLITE_READERS: u32 = 4;
+/// Connections for reads outside transactions beside PostgreSQL's 16 for transactions.
+const PG_READERS: u32 = 8;
 
 /// The connection for reads outside transactions (see `Workflow::reader`). SQLite (a file):
 /// a pool of its own, so that a read never queues behind the one writer; WAL lets these read
 /// the last commit while a write is in progress, and `query_only` makes any write sent here by
-/// mistake fail loudly rather than race the writer. PostgreSQL, or SQLite in memory (where
-/// another connection would be another, empty database): the writer's pool itself.
+/// mistake fail loudly rather than race the writer. PostgreSQL: a second, smaller pool.
+/// SQLite in memory (where another connection would be another, empty database): the
+/// writer's pool itself.
 pub async fn connect_reader(
     url: &str,
     writer: &DatabaseConnection,
 ) -> anyhow::Result<DatabaseConnection> {
+    if url.starts_with("postgres") {
+        // A pool of its own here too: a read outside a transaction (a queue place, a list)
+        // must not wait in line behind the writers' transactions for a connection — in a
+        // burst of hand-overs every answer would otherwise wait for the whole burst.
+        let mut opts = ConnectOptions::new(url.to_string());
+        opts.sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(PG_READERS)
+            .min_connections(1);
+        return Database::connect(opts)
+            .await
+            .context("opening the PostgreSQL readers");
+    }
     if !url.starts_with("sqlite:") || sqlite_file(url).is_none() {
         return Ok(writer.clone());
     }

@@ -185,7 +185,9 @@ impl Chat {
             )
             .filter(serving(group))
             .limit(1)
-            .one(self.wf.db())
+            // A fact for the machine, read before the hand-over's transaction: the reader,
+            // so that it does not queue behind the writer as well.
+            .one(self.wf.reader())
             .await?
             .is_some_and(|p| serves(&p, group)))
     }

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::page::{self, Keyed, Page, PageRequest};
 use crate::workflow::{Workflow, new_id};
 
-/// The PostgreSQL channel on which instances tell each other that a job was written.
+/// The PostgreSQL channel on which instances tell each other that jobs were written (a
+/// payload-less wake-up sent after the commit).
 pub const CHANNEL: &str = "taxdesk_jobs";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AsRefStr, EnumString)]
@@ -97,14 +98,6 @@ pub async fn schedule(db: &impl ConnectionTrait, j: NewJob, now: DateTime<Utc>) 
     let res = db
         .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    if backend == DbBackend::Postgres && res.rows_affected() > 0 {
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), j.run_at.to_rfc3339().into()],
-        ))
-        .await?;
-    }
     tracing::debug!(kind = %j.kind, key = %j.dedupe_key, run_at = %j.run_at, written = res.rows_affected() > 0, "job scheduled");
     Ok(res.rows_affected() > 0)
 }
@@ -126,9 +119,13 @@ pub async fn cancel(db: &impl ConnectionTrait, prefix: &str, now: DateTime<Utc>)
 }
 
 impl Workflow {
-    /// Tells this process's scheduler that jobs were written (call after commit).
+    /// Tells this process's scheduler, and on PostgreSQL the other instances', that jobs
+    /// were written (call after commit; see `job_wake` for why never inside it).
     pub fn jobs_written(&self) {
         self.job_signal.notify_one();
+        if let Some(w) = &self.job_wake {
+            w.announce();
+        }
     }
 
     /// Admins: jobs by state and kind, newest first.

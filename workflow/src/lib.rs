@@ -21,6 +21,7 @@ pub mod users;
 pub mod work_order;
 
 mod counter;
+mod job_wake;
 mod workflow;
 
 pub use actor::{Actor, Role};

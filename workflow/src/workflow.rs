@@ -65,12 +65,15 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub struct Workflow {
     pub(crate) db: DatabaseConnection,
     /// For reads outside any transaction: on SQLite a pool of read-only connections beside
-    /// the one writer, so reads never queue behind a write; elsewhere the same pool as `db`.
+    /// the one writer, so reads never queue behind a write; on PostgreSQL a second pool, so
+    /// they never wait for a connection behind transactions.
     reader: DatabaseConnection,
     pub(crate) config: Arc<WorkflowConfig>,
     pub(crate) users: Arc<Directory>,
     pub(crate) feed: Arc<NotificationFeed>,
     pub(crate) job_signal: Arc<Notify>,
+    /// PostgreSQL: wakes the other instances' schedulers after commits that wrote jobs.
+    pub(crate) job_wake: Option<Arc<crate::job_wake::JobWake>>,
     clock: Clock,
 }
 
@@ -78,6 +81,7 @@ impl Workflow {
     pub fn new(db: DatabaseConnection, config: WorkflowConfig) -> Self {
         Workflow {
             reader: db.clone(),
+            job_wake: crate::job_wake::JobWake::new(&db),
             db,
             config: Arc::new(config),
             users: Arc::new(Directory::default()),

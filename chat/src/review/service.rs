@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait,
 };
 use taxdesk_workflow::error::{Error, Result, check};
 use taxdesk_workflow::page::{self, Keyed, Page, PageRequest};
@@ -121,19 +121,28 @@ pub(crate) async fn enqueue(db: &impl ConnectionTrait, q: NewAskedQuestion) -> R
 
 impl Chat {
     /// The chat `session_id` went to a human: its last question (not 转人工 itself) is
-    /// queued as HANDED_OVER. A chat without a question queues nothing.
-    pub(crate) async fn review_hand_over(&self, session_id: &str) -> Result<()> {
-        let last = ask_log::Entity::find()
-            .filter(ask_log::Column::SessionId.eq(session_id))
-            .filter(ask_log::Column::Handover.eq(false))
-            .order_by_desc(ask_log::Column::At)
-            .one(self.wf.db())
-            .await?;
-        if let Some(a) = last {
-            let q = NewAskedQuestion::from_ask(&a, Reason::HandedOver, self.wf.now());
-            enqueue(self.wf.db(), q).await?;
+    /// queued as HANDED_OVER, in the hand-over's own transaction `txn` (one turn at the
+    /// writer, and no hand-over without its review row). Under a savepoint: a failure here
+    /// is logged and leaves the hand-over standing. A chat without a question queues nothing.
+    pub(crate) async fn review_hand_over(&self, txn: &DatabaseTransaction, session_id: &str) {
+        let attempt = async {
+            let savepoint = txn.begin().await?;
+            let last = ask_log::Entity::find()
+                .filter(ask_log::Column::SessionId.eq(session_id))
+                .filter(ask_log::Column::Handover.eq(false))
+                .order_by_desc(ask_log::Column::At)
+                .one(&savepoint)
+                .await?;
+            if let Some(a) = last {
+                let q = NewAskedQuestion::from_ask(&a, Reason::HandedOver, self.wf.now());
+                enqueue(&savepoint, q).await?;
+            }
+            savepoint.commit().await?;
+            Ok::<(), Error>(())
+        };
+        if let Err(e) = attempt.await {
+            tracing::warn!(error = %e, session.id = %session_id, "queueing the handed-over question for review");
         }
-        Ok(())
     }
 
     /// Staff: the review queue, newest first; `status` None = every status.

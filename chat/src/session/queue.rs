@@ -66,7 +66,9 @@ impl Chat {
                             .add(waited_longer),
                     ),
             )
-            .count(self.wf.db())
+            // On the reader: a waiting taxpayer's place must not queue behind the writer
+            // (a burst of hand-overs would make every answer wait for the whole burst).
+            .count(self.wf.reader())
             .await?;
         let place = ahead as i64 + 1;
         Ok(Some((
@@ -88,7 +90,7 @@ impl Chat {
             .order_by_desc(session::Column::AssignedAt)
             .limit(20)
             .into_tuple()
-            .all(self.wf.db())
+            .all(self.wf.reader())
             .await?;
         let waits: Vec<i64> = recent
             .iter()

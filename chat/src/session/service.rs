@@ -217,13 +217,16 @@ impl Chat {
             agent_online: self.any_agent_online(&group).await?,
             skill_group: group,
         };
-        let s = self.apply(actor, id, event).await?;
-        // The learning loop: what the bot could not settle goes to staff review. The chat
-        // is queued already; a failure here is logged, not the taxpayer's problem.
-        if let Err(e) = self.review_hand_over(&s.id).await {
-            tracing::warn!(error = %e, session.id = %s.id, "queueing the handed-over question for review");
-        }
-        Ok(s)
+        // The learning loop: what the bot could not settle goes to staff review, written
+        // with the hand-over.
+        let applied = self
+            .transition_then(actor, id, event, async |txn, staged: &Staged| {
+                self.review_hand_over(txn, &staged.after.id).await;
+                Ok(())
+            })
+            .await?;
+        self.after(&applied).await;
+        Ok(applied.session)
     }
 
     pub(crate) fn skill_group(&self, g: Option<&str>) -> Result<String> {
@@ -244,6 +247,19 @@ impl Chat {
         id: &str,
         event: Event,
     ) -> Result<Applied> {
+        self.transition_then(actor, id, event, async |_, _| Ok(()))
+            .await
+    }
+
+    /// [`Self::transition`], with `also` written in the same transaction once the event is
+    /// staged (it sees the staged rows; its error undoes the event).
+    pub(crate) async fn transition_then(
+        &self,
+        actor: &Actor,
+        id: &str,
+        event: Event,
+        also: impl AsyncFnOnce(&DatabaseTransaction, &Staged) -> Result<()>,
+    ) -> Result<Applied> {
         let kind = event.kind();
         let span = info_span!("transition", machine = "chat_session", session.id = %id, event = kind.as_ref(), actor.id = %actor.id);
         async move {
@@ -255,6 +271,7 @@ impl Chat {
                 .filter(|s| visible(actor, s))
                 .ok_or_else(|| Error::not_found(WHAT, id))?;
             let staged = self.stage(&txn, actor, before, event, now).await?;
+            also(&txn, &staged).await?;
             txn.commit().await?;
             Ok(self.announce(staged))
         }
