@@ -17,6 +17,7 @@ mod m20261204_000009_asked_questions;
 mod m20261204_000010_routing;
 mod m20261204_000011_one_channel_in_play;
 mod m20261204_000015_ask_log_by_user;
+mod m20261205_000016_ask_log_by_session;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_routing::Migration),
             Box::new(m20261204_000011_one_channel_in_play::Migration),
             Box::new(m20261204_000015_ask_log_by_user::Migration),
+            Box::new(m20261205_000016_ask_log_by_session::Migration),
         ]
     }
 }

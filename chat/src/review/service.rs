@@ -122,22 +122,23 @@ pub(crate) async fn enqueue(db: &impl ConnectionTrait, q: NewAskedQuestion) -> R
 impl Chat {
     /// The chat `session_id` went to a human: its last question (not 转人工 itself) is
     /// queued as HANDED_OVER, in the hand-over's own transaction `txn` (one turn at the
-    /// writer, and no hand-over without its review row). Under a savepoint: a failure here
-    /// is logged and leaves the hand-over standing. A chat without a question queues nothing.
+    /// writer, and no hand-over without its review row). The row is written under a
+    /// savepoint: a failure there is logged and leaves the hand-over standing. A chat
+    /// without a question queues nothing.
     pub(crate) async fn review_hand_over(&self, txn: &DatabaseTransaction, session_id: &str) {
         let attempt = async {
-            let savepoint = txn.begin().await?;
             let last = ask_log::Entity::find()
                 .filter(ask_log::Column::SessionId.eq(session_id))
                 .filter(ask_log::Column::Handover.eq(false))
                 .order_by_desc(ask_log::Column::At)
-                .one(&savepoint)
+                .one(txn)
                 .await?;
             if let Some(a) = last {
+                let savepoint = txn.begin().await?;
                 let q = NewAskedQuestion::from_ask(&a, Reason::HandedOver, self.wf.now());
                 enqueue(&savepoint, q).await?;
+                savepoint.commit().await?;
             }
-            savepoint.commit().await?;
             Ok::<(), Error>(())
         };
         if let Err(e) = attempt.await {

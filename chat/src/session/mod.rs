@@ -1,5 +1,6 @@
 //! Chat sessions (会话): the machine, the service that applies it, and the queue.
 
+pub(crate) mod intake;
 pub mod machine;
 mod queue;
 pub(crate) mod router;

@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
+use super::intake::IntakeGate;
 use super::machine::{Event, Status};
 use crate::chat::Chat;
 use crate::entities::{agent_presence, session};
@@ -60,6 +61,8 @@ const AFTER_ERROR: Duration = Duration::from_millis(500);
 #[derive(Default)]
 pub struct Router {
     state: Mutex<RouterState>,
+    /// Hand-overs in flight, which routing batches let go first.
+    pub(crate) intake: Arc<IntakeGate>,
 }
 
 #[derive(Default)]
@@ -186,6 +189,7 @@ impl Chat {
     async fn route_pass(&self, group: &str) -> Result<Pass> {
         let mut assigned = 0;
         loop {
+            self.router.intake.quiet().await;
             let n = self.route_batch(group).await?;
             assigned += n;
             if n == 0 {

@@ -211,6 +211,8 @@ impl Chat {
         skill_group: Option<&str>,
     ) -> Result<session::Model> {
         let group = self.skill_group(skill_group)?;
+        // Routing batches of this instance wait while hand-overs are in flight.
+        let _turn = self.router.intake.enter();
         let now = self.wf.now();
         let event = Event::RequestHuman {
             open_now: self.wf.config().calendar.is_open(Some(&group), now),
