@@ -103,10 +103,9 @@ impl From<reply_row::Model> for LeaveMessageReply {
 /// 留言.
 pub struct LeaveMessage(pub row::Model);
 
-fn status(m: &row::Model) -> async_graphql::Result<lm::Status> {
-    lm::service::snapshot(m)
-        .map(|s| s.status)
-        .map_err(|e| async_graphql::Error::new(e.to_string()))
+/// A row the machine cannot read (an unknown status) is the server's fault: INTERNAL, logged.
+fn status(ctx: &Context<'_>, m: &row::Model) -> async_graphql::Result<lm::Status> {
+    lm::service::snapshot(m).map(|s| s.status).or_gql(ctx)
 }
 
 #[Object]
@@ -141,8 +140,8 @@ impl LeaveMessage {
         }
         Ok(out)
     }
-    async fn status(&self) -> async_graphql::Result<LeaveMessageStatus> {
-        Ok(status(&self.0)?.into())
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<LeaveMessageStatus> {
+        Ok(status(ctx, &self.0)?.into())
     }
     /// The taxpayer who left it.
     async fn taxpayer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {

@@ -64,8 +64,9 @@ pub struct WorkOrderRating {
 /// 工单.
 pub struct WorkOrder(pub row::Model);
 
-fn snapshot(o: &row::Model) -> async_graphql::Result<wo::Snapshot> {
-    wo::service::snapshot(o).map_err(|e| async_graphql::Error::new(e.to_string()))
+/// A row the machine cannot read (an unknown status) is the server's fault: INTERNAL, logged.
+fn snapshot(ctx: &Context<'_>, o: &row::Model) -> async_graphql::Result<wo::Snapshot> {
+    wo::service::snapshot(o).or_gql(ctx)
 }
 
 #[Object]
@@ -86,11 +87,11 @@ impl WorkOrder {
     async fn category(&self) -> &str {
         &self.0.category
     }
-    async fn status(&self) -> async_graphql::Result<WorkOrderStatus> {
-        Ok(snapshot(&self.0)?.status.into())
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<WorkOrderStatus> {
+        Ok(snapshot(ctx, &self.0)?.status.into())
     }
-    async fn priority(&self) -> async_graphql::Result<WorkOrderPriority> {
-        Ok(snapshot(&self.0)?.priority.into())
+    async fn priority(&self, ctx: &Context<'_>) -> async_graphql::Result<WorkOrderPriority> {
+        Ok(snapshot(ctx, &self.0)?.priority.into())
     }
     async fn urge_count(&self) -> i32 {
         self.0.urge_count
@@ -131,7 +132,7 @@ impl WorkOrder {
     /// Open and past its deadline.
     async fn overdue(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let now = ctx.data_unchecked::<Workflow>().now();
-        Ok(snapshot(&self.0)?.status.is_open() && self.0.deadline.is_some_and(|d| d < now))
+        Ok(snapshot(ctx, &self.0)?.status.is_open() && self.0.deadline.is_some_and(|d| d < now))
     }
     /// When it was completed or terminated.
     async fn closed_at(&self) -> Option<DateTime<Utc>> {

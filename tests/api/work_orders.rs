@@ -793,3 +793,43 @@ async fn a_work_order_cites_only_its_own_taxpayers_chat_or_message() {
     assert_eq!(theirs["createWorkOrder"]["sourceSessionId"], json!(chat1));
     assert_eq!(app.count("SELECT id FROM work_orders").await, 2);
 }
+
+/// A row whose status the machine cannot read (damaged by hand, or written by a newer
+/// version) is the server's fault: a coded INTERNAL with a request id, never a bare message.
+#[tokio::test]
+async fn an_unreadable_status_is_a_coded_internal_error() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn().await;
+    let tp = app.user("taxpayer", "tp1");
+    let id = create(&tp, "状态损坏").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let backend = app.db().get_database_backend();
+    app.db()
+        .execute_raw(Statement::from_string(
+            backend,
+            format!("UPDATE work_orders SET status = 'MELTED' WHERE id = '{id}'"),
+        ))
+        .await
+        .unwrap();
+    for field in ["status", "priority", "overdue"] {
+        let r = tp
+            .gql(
+                &format!("query($id: ID!) {{ workOrder(id: $id) {{ {field} }} }}"),
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(r.code(), Some("INTERNAL"), "{field}: {:?}", r.0);
+        assert!(
+            r.0["errors"][0]["extensions"]["requestId"].is_string(),
+            "{field}: {:?}",
+            r.0
+        );
+        assert!(
+            !r.0["errors"][0]["message"].to_string().contains("MELTED"),
+            "the row's content stays in the log: {:?}",
+            r.0
+        );
+    }
+}
