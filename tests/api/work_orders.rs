@@ -833,3 +833,38 @@ async fn an_unreadable_status_is_a_coded_internal_error() {
         );
     }
 }
+
+/// Creating a work order does not hold the day's counter row (the hot row every create
+/// queued on): with the row locked by someone else, a create still goes through, from the
+/// block of numbers this instance reserved. PostgreSQL only (on SQLite any open write
+/// transaction holds the one writer).
+#[tokio::test]
+async fn a_create_does_not_wait_for_the_days_counter_row() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = TestApp::spawn().await;
+    if !app.is_postgres() {
+        eprintln!("skipped: PostgreSQL only");
+        return;
+    }
+    let tp = app.user("taxpayer", "tp1");
+    let first = create(&tp, "第一张").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let day = &first[2..10];
+    let holder = app.db().begin().await.unwrap();
+    holder
+        .execute_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT value FROM counters WHERE name = 'work_order:{day}' FOR UPDATE"),
+        ))
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(std::time::Duration::from_secs(20), create(&tp, "第二张"))
+        .await
+        .expect("a create while the counter row is locked goes through");
+    let second = second["number"].as_str().unwrap().to_string();
+    holder.rollback().await.unwrap();
+    assert_ne!(first, second);
+    assert!(second.starts_with(&format!("GD{day}")), "{second}");
+}

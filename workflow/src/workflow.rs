@@ -74,6 +74,8 @@ pub struct Workflow {
     pub(crate) job_signal: Arc<Notify>,
     /// PostgreSQL: wakes the other instances' schedulers after commits that wrote jobs.
     pub(crate) job_wake: Option<Arc<crate::job_wake::JobWake>>,
+    /// Work-order numbers reserved in blocks (no hot counter row in every create).
+    pub(crate) numbers: Arc<crate::counter::NumberBlocks>,
     clock: Clock,
 }
 
@@ -82,6 +84,7 @@ impl Workflow {
         Workflow {
             reader: db.clone(),
             job_wake: crate::job_wake::JobWake::new(&db),
+            numbers: Arc::default(),
             db,
             config: Arc::new(config),
             users: Arc::new(Directory::default()),

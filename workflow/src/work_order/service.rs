@@ -236,10 +236,15 @@ impl WorkOrders<'_> {
         .await?;
 
         let now = wf.now();
+        let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
+        // From this instance's reserved block, outside the transaction: concurrent creates
+        // do not queue on the day's counter row (a failed create leaves a gap).
+        let seq = wf
+            .numbers
+            .take(&wf.db, &format!("work_order:{day}"))
+            .await?;
         let txn = wf.db.begin().await?;
         crate::users::ensure_taxpayer(&txn, &owner, now).await?;
-        let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
-        let seq = crate::counter::next(&txn, &format!("work_order:{day}")).await?;
         // Whole days are working days of the calendar (holidays skipped, 调休 days counted).
         let deadline = wf.deadline_for(&category, now);
         let order = work_order::Model {
