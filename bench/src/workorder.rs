@@ -33,18 +33,18 @@ pub struct Options {
 
 /// One order's five transitions as statements. `BEGIN`/`COMMIT` lines delimit the five
 /// transactions; `:name` is a parameter; a `--pg` suffix marks a PostgreSQL-only statement
-/// (the NOTIFY that tells other instances a job was written). Mirrors
-/// `workflow/src/work_order/service.rs` (load, decide, version-checked update, history,
-/// effects) for a taxpayer's order dispatched by an admin to a staff handler, with one admin
-/// as the supervisor (so: five history rows, four notifications, one deadline job).
+/// (none now). Mirrors `workflow/src/work_order/service.rs` (load, decide, version-checked
+/// update, history, effects) for a taxpayer's order dispatched by an admin to a staff
+/// handler, with one admin as the supervisor (so: five history rows, four notifications, one
+/// deadline job). Not here, as they are rare beside the rest: the number block the service
+/// reserves once per 16 creates, and the coalesced job wake-up NOTIFY after commits (at most
+/// one per 20 ms).
 const TEMPLATE: &str = r#"
 BEGIN
 SELECT id, role, display_name, taxpayer_id, email, created_at, updated_at FROM users WHERE id = :tp
-INSERT INTO counters (name, value) VALUES ('work_order-bench', 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value
 INSERT INTO work_orders (id, number, title, description, category, taxpayer_id, created_by, handler_id, status, priority, urge_count, last_urged_at, resolution, rating_score, rating_comment, rated_at, closed_at, deadline, overdue_escalated_for, source_session_id, source_leave_message_id, version, created_at, updated_at) VALUES (:wo, :wo, '发票开具失败', '开具数电发票时提示额度不足，请协助处理。', '发票业务', :tp, :tp, NULL, 'SUBMITTED', 'NORMAL', 0, NULL, NULL, NULL, NULL, NULL, NULL, CURRENT_TIMESTAMP, NULL, NULL, NULL, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)
 INSERT INTO work_order_history (id, work_order_id, seq, event, from_status, to_status, actor_id, actor_role, note, at) VALUES (:h1, :wo, 1, 'CREATE', NULL, 'SUBMITTED', :tp, 'TAXPAYER', NULL, CURRENT_TIMESTAMP)
 INSERT INTO jobs (id, kind, payload, dedupe_key, run_at, state, attempts, max_attempts, created_at, updated_at) VALUES (:job, 'work_order.deadline', '{"workOrderId": "bench"}', :job, CURRENT_TIMESTAMP, 'DONE', 0, 5, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) ON CONFLICT (dedupe_key) DO NOTHING
-SELECT pg_notify('taxdesk_jobs', 'bench') --pg
 SELECT id, role, display_name, taxpayer_id, email, created_at, updated_at FROM users WHERE id = :tp
 SELECT id, role, display_name, taxpayer_id, email, created_at, updated_at FROM users WHERE role = 'ADMIN'
 INSERT INTO notifications (id, user_id, kind, title, body, target_kind, target_id, read_at, created_at) VALUES (:n1, :admin, 'WORK_ORDER_CREATED', '新工单', '工单「发票开具失败」（发票业务）已提交，等待分派。', 'WORK_ORDER', :wo, NULL, CURRENT_TIMESTAMP)
