@@ -251,6 +251,15 @@ impl TestApp {
         }
     }
 
+    /// Runs one statement on the server's database behind its back (to damage a row, say).
+    pub async fn execute(&self, sql: &str) {
+        let backend = self.db().get_database_backend();
+        self.db()
+            .execute_raw(Statement::from_string(backend, sql.to_string()))
+            .await
+            .expect("statement");
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         let backend = self.db().get_database_backend();
         let row = self
@@ -314,6 +323,15 @@ impl Gql {
     /// The first error's `extensions.code`, if any.
     pub fn code(&self) -> Option<&str> {
         self.0["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    /// Panics unless the response is the coded INTERNAL error with a request id whose
+    /// message does not contain `hidden` (what stays in the server's log).
+    pub fn assert_internal_hiding(&self, hidden: &str) {
+        assert_eq!(self.code(), Some("INTERNAL"), "{:?}", self.0);
+        let e = &self.0["errors"][0];
+        assert!(e["extensions"]["requestId"].is_string(), "{:?}", self.0);
+        assert!(!e["message"].to_string().contains(hidden), "{:?}", self.0);
     }
 
     /// Panics with the errors unless the response has none.
