@@ -205,11 +205,7 @@ impl Handler for BookingJob {
                 .remind(id, job.field("start")?)
                 .await
                 .map_err(retry),
-            kind::START => match bookings.apply(&system, id, B::Start).await {
-                Ok((_, Some(open))) => chat.open_booked(&open).await.map(|_| ()).map_err(retry),
-                Ok((_, None)) | Err(Error::Refused(_)) | Err(Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(retry(e)),
-            },
+            kind::START => chat.start_booking(id).await.map_err(retry),
             kind::EXPIRE => match bookings.apply(&system, id, B::Expire).await {
                 Ok(_) | Err(Error::Refused(_)) | Err(Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(retry(e)),

@@ -569,3 +569,205 @@ async fn a_booking_moves_to_another_slot_with_its_jobs_and_its_place() {
     let r = tp.gql("mutation($id: ID!, $s: DateTime!) { rescheduleBooking(input: {id: $id, start: $s}) { status } }", json!({"id": id, "s": odd})).await;
     assert_eq!(r.code(), Some("INVALID_INPUT"));
 }
+
+/// Fault injection (#14): the booked session's opening fails once, after the session moved
+/// but before the booking was bound to it. The start job's retry opens it (the booking had
+/// already started, so the machine refuses a second start: the retry must not count that as
+/// done), and the no-show check that runs while it is broken does not blame the taxpayer.
+#[tokio::test]
+async fn a_booked_session_that_failed_to_open_opens_on_the_retry_and_is_no_no_show() {
+    let app = TestApp::spawn_with(&[
+        ("TAXDESK_CALENDAR", "always"),
+        ("TAXDESK_NO_SHOW_GRACE", "1s"),
+        ("TAXDESK_BOOKING_REMINDERS", ""),
+    ])
+    .await;
+    // Binding a session to a booking fails until the trigger is dropped.
+    if app.is_postgres() {
+        app.execute(
+            "CREATE FUNCTION fail_bind() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected fault: binding the booked session'; END $$ \
+             LANGUAGE plpgsql",
+        )
+        .await;
+        app.execute(
+            "CREATE TRIGGER fail_bind BEFORE UPDATE OF chat_session_id ON bookings \
+             FOR EACH ROW WHEN (NEW.chat_session_id IS NOT NULL) EXECUTE FUNCTION fail_bind()",
+        )
+        .await;
+    } else {
+        app.execute(
+            "CREATE TRIGGER fail_bind BEFORE UPDATE OF chat_session_id ON bookings \
+             WHEN NEW.chat_session_id IS NOT NULL \
+             BEGIN SELECT RAISE(ABORT, 'injected fault: binding the booked session'); END",
+        )
+        .await;
+    }
+    let tp = app.user("taxpayer", "tp1");
+    let staff = app.user("staff", "s1");
+    staff
+        .gql(
+            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let b = invite(&staff, "tp1", 1).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    tp.gql(
+        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
+        json!({"id": id}),
+    )
+    .await
+    .ok();
+
+    // The first attempt fails on the bind, and the no-show check runs meanwhile.
+    let failed = app
+        .wait_for_count(
+            "SELECT id FROM jobs WHERE kind = 'booking.start' AND last_error LIKE '%injected fault%'",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(failed, 1, "the start job failed once and will retry");
+    let checked = app
+        .wait_for_count(
+            "SELECT id FROM jobs WHERE kind = 'booking.no_show' AND state = 'DONE'",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        checked, 1,
+        "the no-show check ran while the session could not open"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT id FROM bookings WHERE id = '{id}' AND status = 'IN_SESSION' AND chat_session_id IS NULL"
+        ))
+        .await,
+        1,
+        "not a no-show: the bureau's side failed"
+    );
+
+    // The fault is gone: the retry opens the session and binds it.
+    app.execute(if app.is_postgres() {
+        "DROP TRIGGER fail_bind ON bookings"
+    } else {
+        "DROP TRIGGER fail_bind"
+    })
+    .await;
+    let opened = app
+        .wait_for_count(
+            &format!(
+                "SELECT b.id FROM bookings b JOIN chat_sessions s ON s.id = b.chat_session_id \
+                 WHERE b.id = '{id}' AND b.status = 'IN_SESSION' AND s.booking_id = '{id}' \
+                 AND s.status IN ('ACTIVE', 'QUEUED')"
+            ),
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(opened, 1, "the retry opened the booked session");
+    assert_eq!(
+        app.count("SELECT id FROM chat_sessions WHERE taxpayer_id = 'tp1'")
+            .await,
+        1,
+        "one session, not one per attempt"
+    );
+}
+
+/// Fault injection (#14): completing the booking fails as its session ends. The end and the
+/// completion are one transaction, so the session is not ended either (before, the session
+/// ended and the booking stayed IN_SESSION with only a log line); once the fault is gone the
+/// same end completes both.
+#[tokio::test]
+async fn a_booked_session_ends_together_with_its_booking_or_not_at_all() {
+    let app = TestApp::spawn_with(&[
+        ("TAXDESK_CALENDAR", "always"),
+        ("TAXDESK_BOOKING_REMINDERS", ""),
+    ])
+    .await;
+    let tp = app.user("taxpayer", "tp1");
+    let staff = app.user("staff", "s1");
+    staff
+        .gql(
+            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let b = invite(&staff, "tp1", 1).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    tp.gql(
+        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
+        json!({"id": id}),
+    )
+    .await
+    .ok();
+    let bound = app
+        .wait_for_count(
+            &format!("SELECT id FROM bookings WHERE id = '{id}' AND chat_session_id IS NOT NULL"),
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(bound, 1, "the booked session opened");
+    let booking = |tp: Client| {
+        let id = id.clone();
+        async move {
+            tp.gql(
+                "query($id: ID!) { booking(id: $id) { status chatSession { id status } } }",
+                json!({"id": id}),
+            )
+            .await
+            .ok()["booking"]
+                .clone()
+        }
+    };
+    let before = booking(tp.clone()).await;
+    let session = before["chatSession"]["id"].as_str().unwrap().to_string();
+    assert_eq!(before["chatSession"]["status"], "ACTIVE");
+
+    if app.is_postgres() {
+        app.execute(
+            "CREATE FUNCTION fail_finish() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected fault: completing the booking'; END $$ \
+             LANGUAGE plpgsql",
+        )
+        .await;
+        app.execute(
+            "CREATE TRIGGER fail_finish BEFORE UPDATE ON bookings FOR EACH ROW \
+             WHEN (NEW.status = 'COMPLETED') EXECUTE FUNCTION fail_finish()",
+        )
+        .await;
+    } else {
+        app.execute(
+            "CREATE TRIGGER fail_finish BEFORE UPDATE ON bookings \
+             WHEN NEW.status = 'COMPLETED' \
+             BEGIN SELECT RAISE(ABORT, 'injected fault: completing the booking'); END",
+        )
+        .await;
+    }
+    let end = "mutation($id: ID!) { endChat(sessionId: $id) { status } }";
+    let failed = staff.gql(end, json!({"id": session})).await;
+    failed.assert_internal_hiding("injected fault");
+    let after_fault = booking(tp.clone()).await;
+    assert_eq!(after_fault["status"], "IN_SESSION");
+    assert_eq!(
+        after_fault["chatSession"]["status"], "ACTIVE",
+        "the end did not happen without the booking's completion"
+    );
+
+    app.execute(if app.is_postgres() {
+        "DROP TRIGGER fail_finish ON bookings"
+    } else {
+        "DROP TRIGGER fail_finish"
+    })
+    .await;
+    let ended = staff.gql(end, json!({"id": session})).await.ok();
+    assert_eq!(ended["endChat"]["status"], "ENDED");
+    let done = booking(tp.clone()).await;
+    assert_eq!(done["status"], "COMPLETED", "read right after the end");
+    assert_eq!(done["chatSession"]["status"], "ENDED");
+}

@@ -101,10 +101,8 @@ impl TestApp {
             .filter(|m| !m.is_empty())
         {
             vars.entry("TAXDESK_KB_MODEL".into()).or_insert(model);
-            vars.entry("TAXDESK_KB_VECTORS".into()).or_insert_with(|| {
-                let shared = std::env::temp_dir().join("taxdesk-test-kb-vectors.bin");
-                shared.display().to_string()
-            });
+            vars.entry("TAXDESK_KB_VECTORS".into())
+                .or_insert_with(|| own_vector_cache(&dir.0));
         }
         // Off in tests unless a test turns it on.
         vars.entry("TAXDESK_RATE_LIMIT".into())
@@ -357,5 +355,19 @@ impl Client {
         let resp = req.send().await.expect("request sent");
         let body: Value = resp.json().await.expect("a JSON body");
         Gql(body)
+    }
+}
+
+/// The FAQ vector cache a test server uses: its own copy of the one CI fills before the tests
+/// (`.ci/run`). A server saves only the texts its own knowledge base uses, so a test that
+/// edits, disables or imports FAQs would otherwise drop seed vectors from the shared file and
+/// make every later server embed them again (minutes of CPU while tests run side by side).
+/// Without a filled cache (a local run), the servers share one file and fill it.
+fn own_vector_cache(data_dir: &std::path::Path) -> String {
+    let shared = std::env::temp_dir().join("taxdesk-test-kb-vectors.bin");
+    let own = data_dir.join("kb-vectors.bin");
+    match std::fs::copy(&shared, &own) {
+        Ok(_) => own.display().to_string(),
+        Err(_) => shared.display().to_string(),
     }
 }

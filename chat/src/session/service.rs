@@ -9,6 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, TransactionTrait,
 };
+use taxdesk_workflow::booking::service::StagedBooking;
 use taxdesk_workflow::error::{Error, Result};
 use taxdesk_workflow::jobs::{self, NewJob};
 use taxdesk_workflow::{Actor, Role, metrics};
@@ -69,6 +70,8 @@ pub(crate) struct Staged {
     pub effects: Vec<Effect>,
     pub written: Vec<message::Model>,
     pub kind: EventKind,
+    /// The booking this session's end completed.
+    pub booking: Option<StagedBooking>,
 }
 
 /// What a transition left to do after its commit.
@@ -283,8 +286,9 @@ impl Chat {
 
     /// One event on a session loaded in `txn` (the caller commits): the machine decides on
     /// the row as read, and the new row, its history, its effects' rows and the agents'
-    /// chat counts are written. Refused or lost race: an error, and nothing of this event
-    /// is written (the caller's other work in `txn` stands).
+    /// chat counts are written, and the booking a closing session completes. Refused or lost
+    /// race on the session: an error, and nothing of this event is written (the caller's
+    /// other work in `txn` stands).
     pub(crate) async fn stage(
         &self,
         txn: &DatabaseTransaction,
@@ -359,13 +363,44 @@ impl Chat {
                 Effect::Route | Effect::TellAgent(_) => {}
             }
         }
+        let booking = self.finish_booking(txn, &before, &after).await?;
         Ok(Staged {
             before,
             after,
             effects,
             written,
             kind,
+            booking,
         })
+    }
+
+    /// A booked session that closes completes its booking in the same transaction, so the
+    /// session's end and the booking's cannot part (a booking already over, or gone, is left
+    /// as it is).
+    async fn finish_booking(
+        &self,
+        txn: &DatabaseTransaction,
+        before: &session::Model,
+        after: &session::Model,
+    ) -> Result<Option<StagedBooking>> {
+        let open = |s: &session::Model| Status::from_str(&s.status).is_ok_and(Status::is_open);
+        let Some(booking) = after.booking_id.as_deref() else {
+            return Ok(None);
+        };
+        if !open(before) || open(after) {
+            return Ok(None);
+        }
+        let finish = taxdesk_workflow::booking::machine::Event::Finish;
+        match self
+            .wf
+            .bookings()
+            .stage(txn, &Actor::system(), booking, &finish)
+            .await
+        {
+            Ok(staged) => Ok(Some(staged)),
+            Err(Error::Refused(_) | Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// After the commit of a staged event: metrics, the log line and the realtime events.
@@ -376,7 +411,12 @@ impl Chat {
             effects,
             written,
             kind,
+            booking,
         } = staged;
+        if let Some(b) = booking {
+            let (b, _) = self.wf.bookings().announce(b);
+            tracing::info!(booking.id = %b.id, session.id = %after.id, "booked session ended: booking completed");
+        }
         self.wf.jobs_written();
         metrics::transition("chat_session", kind.as_ref());
         tracing::info!(session.id = %after.id, event = kind.as_ref(), from = %before.status, to = %after.status, agent = ?after.agent_id, "chat session transition");
@@ -413,21 +453,8 @@ impl Chat {
         }
     }
 
-    /// After commit: a bound booking, routing, and the places of every queue it touched.
+    /// After commit: routing, and the places of every queue it touched.
     pub(crate) async fn after(&self, a: &Applied) {
-        let closed = !matches!(a.session.status.as_str(), "BOT" | "QUEUED" | "ACTIVE");
-        let was_open = matches!(a.before.status.as_str(), "BOT" | "QUEUED" | "ACTIVE");
-        if closed
-            && was_open
-            && let Some(b) = &a.session.booking_id
-        {
-            let finish = taxdesk_workflow::booking::machine::Event::Finish;
-            match self.wf.bookings().apply(&Actor::system(), b, finish).await {
-                Ok(_) => tracing::info!(booking.id = %b, "booked session ended: booking completed"),
-                Err(Error::Refused(_)) => {}
-                Err(e) => tracing::error!(booking.id = %b, error = %e, "completing the booking"),
-            }
-        }
         // The group's router assigns (capacity freed, a session queued) and pushes the
         // queue's new places; this request does not wait for it.
         let queued = |s: &session::Model| s.status == Status::Queued.as_ref();

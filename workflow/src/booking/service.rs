@@ -82,6 +82,15 @@ pub struct OpenBookedSession {
     pub skill_group: String,
 }
 
+/// A booking event written in a transaction, to announce after its commit.
+#[derive(Debug)]
+pub struct StagedBooking {
+    after: booking::Model,
+    written: Vec<notification_row::Model>,
+    kind: EventKind,
+    open: bool,
+}
+
 impl Keyed for booking::Model {
     fn key(&self) -> &str {
         &self.id
@@ -296,93 +305,112 @@ impl Bookings<'_> {
         id: &str,
         event: Event,
     ) -> Result<(booking::Model, Option<OpenBookedSession>)> {
-        let kind = event.kind();
-        let span = info_span!("transition", machine = "booking", booking.id = %id, event = kind.as_ref(), actor.id = %actor.id);
+        let span = info_span!("transition", machine = "booking", booking.id = %id, event = event.kind().as_ref(), actor.id = %actor.id);
         async move {
             if let Event::Reject { reason } | Event::Cancel { reason } = &event {
                 check::optional_text("reason", reason.as_deref(), 500)?;
             }
-            let now = self.wf.now();
             let txn = self.wf.db.begin().await?;
-            let before = booking::Entity::find_by_id(id)
-                .one(&txn)
-                .await?
-                .filter(|b| visible(actor, b))
-                .ok_or_else(|| Error::not_found(WHAT, id))?;
-            let snap = self.snapshot(&before)?;
-            let Decision { next, effects } = machine::decide(&snap, actor, &event, now)
-                .inspect_err(|r| {
-                    tracing::info!(code = r.code.as_ref(), "refused: {}", r.en);
-                })?;
-            let mut after = before.clone();
-            after.status = next.status.as_ref().into();
-            after.start_at = next.start;
-            after.end_at = next.end;
-            after.version = before.version + 1;
-            after.updated_at = now;
-            if let Event::Reject { reason } | Event::Cancel { reason } = &event {
-                after.reason = reason.clone();
-            }
-            if effects.contains(&Effect::ReleasePlace) {
-                after.holds_place = false;
-            }
-            if let Event::Reschedule { start, .. } = &event
-                && before.holds_place
-            {
-                let capacity = self
-                    .wf
-                    .config
-                    .service_type(&before.service_type)
-                    .map(|s| s.capacity)
-                    .unwrap_or(0);
-                release_place(&txn, &before.service_type, before.start_at).await?;
-                take_place(&txn, &before.service_type, *start, capacity).await?;
-            }
-            let res = booking::Entity::update_many()
-                .set(after.clone().into_active_model().reset_all())
-                .filter(booking::Column::Id.eq(id))
-                .filter(booking::Column::Version.eq(before.version))
-                .exec(&txn)
-                .await?;
-            if res.rows_affected != 1 {
-                return Err(Error::Conflict {
-                    what: WHAT,
-                    id: id.to_string(),
-                });
-            }
-            record(
-                &txn,
-                &after,
-                actor,
-                kind.as_ref(),
-                Some(snap.status),
-                event.note(),
-                now,
-            )
-            .await?;
-            if effects.contains(&Effect::ReleasePlace) && before.holds_place {
-                release_place(&txn, &before.service_type, before.start_at).await?;
-            }
-            let written = self.carry_out(&txn, &after, actor, &effects, now).await?;
+            let staged = self.stage(&txn, actor, id, &event).await?;
             txn.commit().await?;
-            self.after_commit(written, kind.as_ref(), &after);
-            let open = effects
-                .contains(&Effect::OpenBookedSession)
-                .then(|| OpenBookedSession {
-                    booking_id: after.id.clone(),
-                    taxpayer_id: after.taxpayer_id.clone(),
-                    agent_id: after.agent_id.clone(),
-                    skill_group: self
-                        .wf
-                        .config
-                        .service_type(&after.service_type)
-                        .map(|s| s.skill_group.clone())
-                        .unwrap_or_default(),
-                });
-            Ok((after, open))
+            Ok(self.announce(staged))
         }
         .instrument(span)
         .await
+    }
+
+    /// One event inside the caller's transaction (checked input): the row, its history and
+    /// every effect written; [`announce`](Self::announce) after the commit. Refused or not
+    /// found → nothing written.
+    pub async fn stage(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        id: &str,
+        event: &Event,
+    ) -> Result<StagedBooking> {
+        let kind = event.kind();
+        let now = self.wf.now();
+        let before = booking::Entity::find_by_id(id)
+            .one(txn)
+            .await?
+            .filter(|b| visible(actor, b))
+            .ok_or_else(|| Error::not_found(WHAT, id))?;
+        let snap = self.snapshot(&before)?;
+        let Decision { next, effects } =
+            machine::decide(&snap, actor, event, now).inspect_err(|r| {
+                tracing::info!(booking.id = %id, code = r.code.as_ref(), "refused: {}", r.en);
+            })?;
+        let mut after = before.clone();
+        after.status = next.status.as_ref().into();
+        after.start_at = next.start;
+        after.end_at = next.end;
+        after.version = before.version + 1;
+        after.updated_at = now;
+        if let Event::Reject { reason } | Event::Cancel { reason } = event {
+            after.reason = reason.clone();
+        }
+        if effects.contains(&Effect::ReleasePlace) {
+            after.holds_place = false;
+        }
+        if let Event::Reschedule { start, .. } = event
+            && before.holds_place
+        {
+            let capacity = self
+                .wf
+                .config
+                .service_type(&before.service_type)
+                .map(|s| s.capacity)
+                .unwrap_or(0);
+            release_place(txn, &before.service_type, before.start_at).await?;
+            take_place(txn, &before.service_type, *start, capacity).await?;
+        }
+        let res = booking::Entity::update_many()
+            .set(after.clone().into_active_model().reset_all())
+            .filter(booking::Column::Id.eq(id))
+            .filter(booking::Column::Version.eq(before.version))
+            .exec(txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::Conflict {
+                what: WHAT,
+                id: id.to_string(),
+            });
+        }
+        record(
+            txn,
+            &after,
+            actor,
+            kind.as_ref(),
+            Some(snap.status),
+            event.note(),
+            now,
+        )
+        .await?;
+        if effects.contains(&Effect::ReleasePlace) && before.holds_place {
+            release_place(txn, &before.service_type, before.start_at).await?;
+        }
+        let written = self.carry_out(txn, &after, actor, &effects, now).await?;
+        Ok(StagedBooking {
+            open: effects.contains(&Effect::OpenBookedSession),
+            after,
+            written,
+            kind,
+        })
+    }
+
+    /// After the commit of a staged event: metrics, the log line, the notifications pushed,
+    /// and what the chat layer must open (a start).
+    pub fn announce(&self, staged: StagedBooking) -> (booking::Model, Option<OpenBookedSession>) {
+        let StagedBooking {
+            after,
+            written,
+            kind,
+            open,
+        } = staged;
+        self.after_commit(written, kind.as_ref(), &after);
+        let open = open.then(|| self.session_to_open(&after));
+        (after, open)
     }
 
     fn after_commit(&self, written: Vec<notification_row::Model>, event: &str, b: &booking::Model) {
@@ -561,15 +589,36 @@ impl Bookings<'_> {
         Ok(())
     }
 
-    /// Binds the chat session that the start opened.
-    pub async fn bind_session(&self, id: &str, session_id: &str) -> Result<()> {
+    /// What the chat layer opens for `b` once it has started.
+    pub fn session_to_open(&self, b: &booking::Model) -> OpenBookedSession {
+        OpenBookedSession {
+            booking_id: b.id.clone(),
+            taxpayer_id: b.taxpayer_id.clone(),
+            agent_id: b.agent_id.clone(),
+            skill_group: self
+                .wf
+                .config
+                .service_type(&b.service_type)
+                .map(|s| s.skill_group.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Binds the chat session that the start opened (in the caller's transaction, so that a
+    /// bound booking always has its session open).
+    pub async fn bind_session(
+        &self,
+        db: &impl ConnectionTrait,
+        id: &str,
+        session_id: &str,
+    ) -> Result<()> {
         booking::Entity::update_many()
             .col_expr(
                 booking::Column::ChatSessionId,
                 sea_orm::sea_query::Expr::value(session_id),
             )
             .filter(booking::Column::Id.eq(id))
-            .exec(&self.wf.db)
+            .exec(db)
             .await?;
         Ok(())
     }
