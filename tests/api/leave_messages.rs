@@ -755,3 +755,81 @@ async fn an_unreadable_status_is_a_coded_internal_error() {
         .await;
     r.assert_internal_hiding("MELTED");
 }
+
+/// Fault injection (#14): the message's CONVERT step fails after its work order was written.
+/// The order and the step are one transaction, so no order is left citing a message that
+/// was not converted; without the fault the same conversion makes exactly one. Six staff
+/// converting at once: one order, one success, the rest told the message moved on.
+#[tokio::test]
+async fn a_conversion_makes_its_work_order_and_closes_the_message_or_neither() {
+    let app = TestApp::spawn().await;
+    let tp = app.user("taxpayer", "tp1");
+    let staff = app.user("staff", "s1");
+    staff.gql("{ me { id } }", json!({})).await.ok();
+    let id = left(&tp, "发票丢了怎么补？我们是小规模纳税人。").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    if app.is_postgres() {
+        app.execute(
+            "CREATE FUNCTION fail_convert() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected fault: recording the conversion'; END $$ \
+             LANGUAGE plpgsql",
+        )
+        .await;
+        app.execute(
+            "CREATE TRIGGER fail_convert BEFORE UPDATE ON leave_messages FOR EACH ROW \
+             WHEN (NEW.work_order_id IS NOT NULL) EXECUTE FUNCTION fail_convert()",
+        )
+        .await;
+    } else {
+        app.execute(
+            "CREATE TRIGGER fail_convert BEFORE UPDATE ON leave_messages \
+             WHEN NEW.work_order_id IS NOT NULL \
+             BEGIN SELECT RAISE(ABORT, 'injected fault: recording the conversion'); END",
+        )
+        .await;
+    }
+    convert(&staff, &id, None)
+        .await
+        .assert_internal_hiding("injected fault");
+    assert_eq!(
+        app.count("SELECT id FROM work_orders").await,
+        0,
+        "no work order without the message's step"
+    );
+    assert_eq!(
+        get(&tp, &id).await.ok()["leaveMessage"]["status"],
+        "SUBMITTED"
+    );
+    app.execute(if app.is_postgres() {
+        "DROP TRIGGER fail_convert ON leave_messages"
+    } else {
+        "DROP TRIGGER fail_convert"
+    })
+    .await;
+    let done = convert(&staff, &id, None).await.ok();
+    assert_eq!(done["convertLeaveMessage"]["status"], "CLOSED");
+    assert_eq!(app.count("SELECT id FROM work_orders").await, 1);
+
+    // Six at once on another message: one order.
+    let other = left(&tp, "个税汇算退税多久到账？").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tries = futures_util::future::join_all((0..6).map(|_| convert(&staff, &other, None))).await;
+    let won = tries.iter().filter(|g| g.code().is_none()).count();
+    assert_eq!(won, 1, "{tries:?}");
+    for t in tries.iter().filter(|g| g.code().is_some()) {
+        assert_eq!(t.code(), Some("INVALID_TRANSITION"), "{t:?}");
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT id FROM work_orders WHERE source_leave_message_id = '{other}'"
+        ))
+        .await,
+        1,
+        "one work order per converted message"
+    );
+}

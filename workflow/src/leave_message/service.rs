@@ -1,16 +1,11 @@
 //! Applies the offline-message machine: load, decide, and write state (version-checked),
 //! history, the conversation and effects in one transaction.
 //!
-//! Converting a message into a work order takes two transactions, because the work order is
-//! made by `WorkOrders::create`, which commits on its own: first the work order (citing the
-//! message in `source_leave_message_id`), then the message's `CONVERT` step recording it.
-//! The machine is asked before the first, so a refused conversion writes nothing. Should the
-//! second step not happen (the process dies in between), the work order already citing the
-//! message is found and linked by the next conversion instead of a second one being made;
-//! should the message move on in between (a follow-up), the step is decided again on the
-//! new state. What remains possible is two staff members converting the same message at the
-//! same instant: both work orders are made, one is recorded, and the other caller is told
-//! `INVALID_TRANSITION`; its work order still cites the message.
+//! Converting a message into a work order is one transaction: the order (made by
+//! `WorkOrders::stage_create`, citing the message in `source_leave_message_id`) and the
+//! message's `CONVERT` step recording it, both or neither. Two staff members converting the
+//! same message at the same instant: one commits, the other's version check fails, its order
+//! is rolled back with it, and it is told `INVALID_TRANSITION` on the retry.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -36,7 +31,7 @@ use crate::metrics;
 use crate::notification::{self, Email, Notice};
 use crate::page::{self, Keyed, Page, PageRequest};
 use crate::todo::{Todo, TodoKind};
-use crate::work_order::CreateWorkOrder;
+use crate::work_order::{CreateWorkOrder, PreparedOrder};
 use crate::workflow::{Workflow, new_id};
 
 const WHAT: &str = "leave message";
@@ -48,6 +43,14 @@ pub const MAX_REPLY: usize = 5000;
 pub const MAX_CONTACT: usize = 100;
 /// A work order made from a message is titled with this many characters of it.
 const TITLE_CHARS: usize = 30;
+
+/// A message event written in a transaction, to announce after its commit.
+struct StagedMessage {
+    from: String,
+    after: leave_message::Model,
+    written: Vec<crate::entities::notification::Model>,
+    kind: EventKind,
+}
 
 impl Keyed for leave_message::Model {
     fn key(&self) -> &str {
@@ -325,29 +328,60 @@ impl LeaveMessages<'_> {
         self.apply(actor, id, Event::Close).await
     }
 
-    /// Staff turn the message into a work order for its taxpayer (see the module comment for
-    /// the two steps). `category` defaults to the message's. Returns the closed message,
-    /// whose `work_order_id` names the order.
+    /// Staff turn the message into a work order for its taxpayer: the order and the message's
+    /// CONVERT step in one transaction. `category` defaults to the message's. Returns the
+    /// closed message, whose `work_order_id` names the order.
     pub async fn convert(
         &self,
         actor: &Actor,
         id: &str,
         category: Option<String>,
     ) -> Result<leave_message::Model> {
+        let span = info_span!("transition", machine = "leave_message", leave_message.id = %id, event = EventKind::Convert.as_ref(), actor.id = %actor.id);
+        async move {
+            let mut attempts = 0;
+            loop {
+                match self.convert_once(actor, id, category.clone()).await {
+                    Err(Error::Conflict { .. }) if attempts < 3 => attempts += 1,
+                    done => return done,
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn convert_once(
+        &self,
+        actor: &Actor,
+        id: &str,
+        category: Option<String>,
+    ) -> Result<leave_message::Model> {
         let wf = self.wf;
+        let orders = wf.work_orders();
         let m = self.get(actor, id).await?;
+        // Asked first, so that a refused conversion takes no number and writes nothing.
         machine::decide(&snapshot(&m)?, actor, &EventKind::Convert.sample(), wf.now())
             .inspect_err(|r| {
                 tracing::info!(leave_message.id = %id, code = r.code.as_ref(), "convert refused: {}", r.en);
             })?;
+        // A work order already citing the message: left by an earlier version, which made
+        // the order and recorded the step in two transactions and could stop between them.
         let earlier = work_order::Entity::find()
             .filter(work_order::Column::SourceLeaveMessageId.eq(id))
             .filter(work_order::Column::TaxpayerId.eq(m.taxpayer_id.as_str()))
             .order_by_asc(work_order::Column::Id)
             .one(&wf.db)
             .await?;
+        enum Order {
+            Earlier { id: String, number: String },
+            New(PreparedOrder),
+        }
         let order = match earlier {
-            Some(o) => o,
+            Some(o) => Order::Earlier {
+                id: o.id,
+                number: o.number,
+            },
             None => {
                 let create = CreateWorkOrder {
                     title: title_of(&m.content),
@@ -357,20 +391,28 @@ impl LeaveMessages<'_> {
                     source_session_id: m.source_session_id.clone(),
                     source_leave_message_id: Some(m.id.clone()),
                 };
-                wf.work_orders().create(actor, create).await?
+                Order::New(orders.prepare(actor, create).await?)
+            }
+        };
+        let txn = wf.db.begin().await?;
+        let (work_order_id, number, made) = match order {
+            Order::Earlier { id, number } => (id, number, None),
+            Order::New(p) => {
+                let made = orders.stage_create(&txn, actor, p).await?;
+                let o = made.order();
+                (o.id.clone(), o.number.clone(), Some(made))
             }
         };
         let event = Event::Convert {
-            work_order_id: order.id,
-            number: order.number,
+            work_order_id,
+            number,
         };
-        let mut attempts = 0;
-        loop {
-            match self.apply(actor, id, event.clone()).await {
-                Err(Error::Conflict { .. }) if attempts < 3 => attempts += 1,
-                done => return done,
-            }
+        let staged = self.stage(&txn, actor, id, &checked(event)?).await?;
+        txn.commit().await?;
+        if let Some(made) = made {
+            orders.announce_create(actor, made);
         }
+        Ok(self.announce(staged))
     }
 
     /// One event, applied: refused → nothing written; lost race → `Conflict`, nothing written.
@@ -379,65 +421,107 @@ impl LeaveMessages<'_> {
         let span = info_span!("transition", machine = "leave_message", leave_message.id = %id, event = kind.as_ref(), actor.id = %actor.id);
         async move {
             let event = checked(event)?;
-            let wf = self.wf;
-            let now = wf.now();
-            let txn = wf.db.begin().await?;
-            let message = leave_message::Entity::find_by_id(id)
-                .one(&txn)
-                .await?
-                .filter(|m| visible(actor, m))
-                .ok_or_else(|| Error::not_found(WHAT, id))?;
-            let before = snapshot(&message)?;
-            let Decision { next, effects } = machine::decide(&before, actor, &event, now)
-                .inspect_err(|r| {
-                    tracing::info!(code = r.code.as_ref(), "refused: {}", r.en);
-                })?;
-            let after = updated(&message, &next, now);
-            let res = leave_message::Entity::update_many()
-                .set(after.clone().into_active_model().reset_all())
-                .filter(leave_message::Column::Id.eq(id))
-                .filter(leave_message::Column::Version.eq(message.version))
-                .exec(&txn)
-                .await?;
-            if res.rows_affected != 1 {
-                tracing::info!("lost a race: version {} moved on", message.version);
-                return Err(Error::Conflict { what: WHAT, id: id.to_string() });
-            }
-            let note = event.note();
-            record(&txn, &after, actor, kind.as_ref(), Some(before.status), note.clone(), now)
-                .await
-                .map_err(|e| match e {
-                    Error::Database(db) if is_unique_violation(&db) => {
-                        Error::Conflict { what: WHAT, id: id.to_string() }
-                    }
-                    e => e,
-                })?;
-            if let Event::Reply { content } | Event::FollowUp { content } = &event {
-                // The taxpayer has read their own follow-up; a staff reply waits to be read.
-                let read_at = (actor.id == after.taxpayer_id).then_some(now);
-                let reply = leave_message_reply::Model {
-                    id: new_id(),
-                    leave_message_id: after.id.clone(),
-                    author_id: actor.id.clone(),
-                    author_role: actor.role.as_ref().to_string(),
-                    content: content.clone(),
-                    created_at: now,
-                    read_at,
-                };
-                leave_message_reply::Entity::insert(reply.into_active_model())
-                    .exec_without_returning(&txn)
-                    .await?;
-            }
-            let written = write_effects(&txn, &after, actor, &effects, note.as_deref(), now).await?;
+            let txn = self.wf.db.begin().await?;
+            let staged = self.stage(&txn, actor, id, &event).await?;
             txn.commit().await?;
-            metrics::transition("leave_message", kind.as_ref());
-            wf.jobs_written();
-            tracing::info!(from = %message.status, to = %after.status, version = after.version, "leave message transition");
-            wf.publish(written);
-            Ok(after)
+            Ok(self.announce(staged))
         }
         .instrument(span)
         .await
+    }
+
+    /// One (checked) event in the caller's transaction: the row (version-checked), its
+    /// history, the conversation and the effects' rows; [`announce`](Self::announce) after
+    /// the commit. Refused or lost race: an error, and nothing of it written.
+    async fn stage(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        id: &str,
+        event: &Event,
+    ) -> Result<StagedMessage> {
+        let kind = event.kind();
+        let now = self.wf.now();
+        let message = leave_message::Entity::find_by_id(id)
+            .one(txn)
+            .await?
+            .filter(|m| visible(actor, m))
+            .ok_or_else(|| Error::not_found(WHAT, id))?;
+        let before = snapshot(&message)?;
+        let Decision { next, effects } =
+            machine::decide(&before, actor, event, now).inspect_err(|r| {
+                tracing::info!(leave_message.id = %id, code = r.code.as_ref(), "refused: {}", r.en);
+            })?;
+        let after = updated(&message, &next, now);
+        let res = leave_message::Entity::update_many()
+            .set(after.clone().into_active_model().reset_all())
+            .filter(leave_message::Column::Id.eq(id))
+            .filter(leave_message::Column::Version.eq(message.version))
+            .exec(txn)
+            .await?;
+        if res.rows_affected != 1 {
+            tracing::info!(leave_message.id = %id, "lost a race: version {} moved on", message.version);
+            return Err(Error::Conflict {
+                what: WHAT,
+                id: id.to_string(),
+            });
+        }
+        let note = event.note();
+        record(
+            txn,
+            &after,
+            actor,
+            kind.as_ref(),
+            Some(before.status),
+            note.clone(),
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Database(db) if is_unique_violation(&db) => Error::Conflict {
+                what: WHAT,
+                id: id.to_string(),
+            },
+            e => e,
+        })?;
+        if let Event::Reply { content } | Event::FollowUp { content } = event {
+            // The taxpayer has read their own follow-up; a staff reply waits to be read.
+            let read_at = (actor.id == after.taxpayer_id).then_some(now);
+            let reply = leave_message_reply::Model {
+                id: new_id(),
+                leave_message_id: after.id.clone(),
+                author_id: actor.id.clone(),
+                author_role: actor.role.as_ref().to_string(),
+                content: content.clone(),
+                created_at: now,
+                read_at,
+            };
+            leave_message_reply::Entity::insert(reply.into_active_model())
+                .exec_without_returning(txn)
+                .await?;
+        }
+        let written = write_effects(txn, &after, actor, &effects, note.as_deref(), now).await?;
+        Ok(StagedMessage {
+            from: message.status,
+            after,
+            written,
+            kind,
+        })
+    }
+
+    /// After the commit of a staged event: metrics, the log line, the notifications pushed.
+    fn announce(&self, staged: StagedMessage) -> leave_message::Model {
+        let StagedMessage {
+            from,
+            after,
+            written,
+            kind,
+        } = staged;
+        metrics::transition("leave_message", kind.as_ref());
+        self.wf.jobs_written();
+        tracing::info!(leave_message.id = %after.id, from = %from, to = %after.status, version = after.version, "leave message transition");
+        self.wf.publish(written);
+        after
     }
 
     pub async fn get(&self, actor: &Actor, id: &str) -> Result<leave_message::Model> {

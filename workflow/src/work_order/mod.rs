@@ -8,4 +8,4 @@ pub use machine::{
     Decision, Effect, Event, EventKind, NoticeKind, Policy, Priority, Rating, Recipient, Snapshot,
     Status,
 };
-pub use service::{CreateWorkOrder, WorkOrderFilter, WorkOrders};
+pub use service::{CreateWorkOrder, PreparedOrder, StagedOrder, WorkOrderFilter, WorkOrders};

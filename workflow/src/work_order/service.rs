@@ -199,8 +199,45 @@ fn checked(event: Event) -> Result<Event> {
     })
 }
 
+/// A create checked and numbered, to be written in a transaction.
+#[derive(Debug)]
+pub struct PreparedOrder {
+    number: String,
+    owner: String,
+    title: String,
+    description: String,
+    category: String,
+    source_session_id: Option<String>,
+    source_leave_message_id: Option<String>,
+}
+
+/// A work order written in a transaction, to announce after its commit.
+#[derive(Debug)]
+pub struct StagedOrder {
+    order: work_order::Model,
+    written: Vec<crate::entities::notification::Model>,
+}
+
+impl StagedOrder {
+    pub fn order(&self) -> &work_order::Model {
+        &self.order
+    }
+}
+
 impl WorkOrders<'_> {
     pub async fn create(&self, actor: &Actor, input: CreateWorkOrder) -> Result<work_order::Model> {
+        let prepared = self.prepare(actor, input).await?;
+        let txn = self.wf.db.begin().await?;
+        let staged = self.stage_create(&txn, actor, prepared).await?;
+        txn.commit().await?;
+        Ok(self.announce_create(actor, staged))
+    }
+
+    /// Everything a create decides before its transaction: the input checked, who owns the
+    /// order (the machine's creation rule), its sources the owner's, and its number (from
+    /// this instance's reserved block, so concurrent creates do not queue on the day's
+    /// counter row; a create that fails later leaves a gap).
+    pub async fn prepare(&self, actor: &Actor, input: CreateWorkOrder) -> Result<PreparedOrder> {
         let wf = self.wf;
         let title = check::text("title", &input.title, 1, 200)?;
         let description = check::text("description", &input.description, 1, 5000)?;
@@ -234,26 +271,45 @@ impl WorkOrders<'_> {
             source_leave_message_id.as_deref(),
         )
         .await?;
-
         let now = wf.now();
         let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
-        // From this instance's reserved block, outside the transaction: concurrent creates
-        // do not queue on the day's counter row (a failed create leaves a gap).
         let seq = wf
             .numbers
             .take(&wf.db, &format!("work_order:{day}"))
             .await?;
-        let txn = wf.db.begin().await?;
-        crate::users::ensure_taxpayer(&txn, &owner, now).await?;
-        // Whole days are working days of the calendar (holidays skipped, 调休 days counted).
-        let deadline = wf.deadline_for(&category, now);
-        let order = work_order::Model {
-            id: new_id(),
+        Ok(PreparedOrder {
             number: format!("GD{day}{seq:04}"),
+            owner,
             title,
             description,
             category,
-            taxpayer_id: owner,
+            source_session_id,
+            source_leave_message_id,
+        })
+    }
+
+    /// Writes a prepared order in the caller's transaction: the row, its CREATE history, its
+    /// deadline job and its notifications; [`announce_create`](Self::announce_create) after
+    /// the commit.
+    pub async fn stage_create(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        prepared: PreparedOrder,
+    ) -> Result<StagedOrder> {
+        let wf = self.wf;
+        let input = prepared;
+        let now = wf.now();
+        crate::users::ensure_taxpayer(txn, &input.owner, now).await?;
+        // Whole days are working days of the calendar (holidays skipped, 调休 days counted).
+        let deadline = wf.deadline_for(&input.category, now);
+        let order = work_order::Model {
+            id: new_id(),
+            number: input.number,
+            title: input.title,
+            description: input.description,
+            category: input.category,
+            taxpayer_id: input.owner,
             created_by: actor.id.clone(),
             handler_id: None,
             status: Status::Submitted.as_ref().into(),
@@ -267,17 +323,17 @@ impl WorkOrders<'_> {
             closed_at: None,
             deadline: Some(deadline),
             overdue_escalated_for: None,
-            source_session_id,
-            source_leave_message_id,
+            source_session_id: input.source_session_id,
+            source_leave_message_id: input.source_leave_message_id,
             version: 1,
             created_at: now,
             updated_at: now,
         };
         work_order::Entity::insert(order.clone().into_active_model())
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
-        record(&txn, &order, actor, "CREATE", None, None, now).await?;
-        schedule_deadline(&txn, &order, now).await?;
+        record(txn, &order, actor, "CREATE", None, None, now).await?;
+        schedule_deadline(txn, &order, now).await?;
         let effects = [
             Effect::Notify {
                 to: Recipient::Owner,
@@ -288,13 +344,18 @@ impl WorkOrders<'_> {
                 kind: NoticeKind::WorkOrderCreated,
             },
         ];
-        let written = write_effects(&txn, &order, actor, &effects, None, now).await?;
-        txn.commit().await?;
+        let written = write_effects(txn, &order, actor, &effects, None, now).await?;
+        Ok(StagedOrder { order, written })
+    }
+
+    /// After the commit of a staged create: metrics, the log line, the notifications pushed.
+    pub fn announce_create(&self, actor: &Actor, staged: StagedOrder) -> work_order::Model {
+        let StagedOrder { order, written } = staged;
         metrics::transition("work_order", "CREATE");
-        wf.jobs_written();
+        self.wf.jobs_written();
         tracing::info!(work_order.id = %order.id, number = %order.number, actor.id = %actor.id, "work order created");
-        wf.publish(written);
-        Ok(order)
+        self.wf.publish(written);
+        order
     }
 
     /// One event, applied: refused → nothing written; lost race → `Conflict`, nothing written.
