@@ -13,7 +13,7 @@ use taxdesk_chat::hub::order::{Admit, MessageOrder};
 use taxdesk_chat::hub::{AgentEventKind, ChatEventKind as HubKind};
 use taxdesk_chat::message::{MessageKind as Kind, SendMessage};
 use taxdesk_chat::presence::{Presence, groups_of};
-use taxdesk_chat::session::{Event, EventKind, TransferTarget};
+use taxdesk_chat::session::{Event, EventKind, Status, TransferTarget};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::common::{Conn, HistoryEntry, User, connection, page_request, user};
@@ -114,12 +114,12 @@ impl ChatSession {
         ID(self.0.id.clone())
     }
     async fn status(&self) -> ChatSessionStatus {
-        match self.0.status.as_str() {
-            "BOT" => ChatSessionStatus::Bot,
-            "QUEUED" => ChatSessionStatus::Queued,
-            "ACTIVE" => ChatSessionStatus::Active,
-            "ABANDONED" => ChatSessionStatus::Abandoned,
-            _ => ChatSessionStatus::Ended,
+        match self.0.status.parse::<Status>() {
+            Ok(Status::Bot) => ChatSessionStatus::Bot,
+            Ok(Status::Queued) => ChatSessionStatus::Queued,
+            Ok(Status::Active) => ChatSessionStatus::Active,
+            Ok(Status::Abandoned) => ChatSessionStatus::Abandoned,
+            Ok(Status::Ended) | Err(_) => ChatSessionStatus::Ended,
         }
     }
     async fn skill_group(&self) -> &str {
@@ -508,7 +508,7 @@ impl ChatMutation {
         // A message in a chat with the bot is a question to it: it spends an ask too.
         if ctx.data_opt::<RateLimiter>().is_some_and(|l| !l.is_off()) {
             let session = chat(ctx).session(&a, &input.session_id).await.or_gql(ctx)?;
-            if session.status == "BOT" {
+            if session.status == Status::Bot.as_ref() {
                 throttle::charge(ctx, Action::Ask)?;
             }
         }

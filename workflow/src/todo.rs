@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use strum::AsRefStr;
 
+use crate::booking::machine::Status as BookingStatus;
 use crate::entities::{booking, work_order};
 use crate::error::Result;
 use crate::work_order::Status;
@@ -52,7 +53,10 @@ impl Workflow {
         let bookings = booking::Entity::find()
             .filter(booking::Column::TaxpayerId.eq(user_id))
             .filter(booking::Column::StartAt.gt(now))
-            .filter(booking::Column::Status.is_in(["INVITED", "CONFIRMED"]))
+            .filter(booking::Column::Status.is_in([
+                BookingStatus::Invited.as_ref(),
+                BookingStatus::Confirmed.as_ref(),
+            ]))
             .order_by_asc(booking::Column::StartAt)
             .all(&self.db)
             .await?;
@@ -66,7 +70,7 @@ impl Workflow {
                 .start_at
                 .with_timezone(&chrono_tz::Asia::Shanghai)
                 .format("%m-%d %H:%M");
-            if b.status == "INVITED" {
+            if b.status == BookingStatus::Invited.as_ref() {
                 todos.push(Todo {
                     kind: TodoKind::AnswerInvitation,
                     title: format!("请答复税务局的邀请：{name}（{when}）"),
