@@ -23,6 +23,28 @@ async fn invite(staff: &Client, taxpayer: &str, in_secs: i64) -> Value {
         .clone()
 }
 
+/// s1 online invites tp1 to a session a second from now, and tp1 accepts: both, and the id.
+async fn accepted_in_a_second(app: &TestApp) -> (Client, Client, String) {
+    let tp = app.user("taxpayer", "tp1");
+    let staff = app.user("staff", "s1");
+    staff
+        .gql(
+            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let b = invite(&staff, "tp1", 1).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    tp.gql(
+        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
+        json!({"id": id}),
+    )
+    .await
+    .ok();
+    (tp, staff, id)
+}
+
 async fn subscribe_ws(app: &TestApp, who: (&str, &str), query: &str) -> Ws {
     let mut ws = ws_connect(app).await;
     let token = app.token(who.0, who.1);
@@ -476,23 +498,7 @@ async fn a_taxpayer_who_does_not_come_is_a_no_show() {
         ("TAXDESK_BOOKING_REMINDERS", ""),
     ])
     .await;
-    let tp = app.user("taxpayer", "tp1");
-    let staff = app.user("staff", "s1");
-    staff
-        .gql(
-            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
-            json!({}),
-        )
-        .await
-        .ok();
-    let b = invite(&staff, "tp1", 1).await;
-    let id = b["id"].as_str().unwrap().to_string();
-    tp.gql(
-        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
-        json!({"id": id}),
-    )
-    .await
-    .ok();
+    let (_, _, id) = accepted_in_a_second(&app).await;
     let gone = app
         .wait_for_count(
             &format!("SELECT id FROM bookings WHERE id = '{id}' AND status = 'NO_SHOW'"),
@@ -582,44 +588,10 @@ async fn a_booked_session_that_failed_to_open_opens_on_the_retry_and_is_no_no_sh
         ("TAXDESK_BOOKING_REMINDERS", ""),
     ])
     .await;
-    // Binding a session to a booking fails until the trigger is dropped.
-    if app.is_postgres() {
-        app.execute(
-            "CREATE FUNCTION fail_bind() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'injected fault: binding the booked session'; END $$ \
-             LANGUAGE plpgsql",
-        )
+    // Binding a session to a booking fails until the fault is cleared.
+    app.inject_fault("fail_bind", "bookings", "NEW.chat_session_id IS NOT NULL")
         .await;
-        app.execute(
-            "CREATE TRIGGER fail_bind BEFORE UPDATE OF chat_session_id ON bookings \
-             FOR EACH ROW WHEN (NEW.chat_session_id IS NOT NULL) EXECUTE FUNCTION fail_bind()",
-        )
-        .await;
-    } else {
-        app.execute(
-            "CREATE TRIGGER fail_bind BEFORE UPDATE OF chat_session_id ON bookings \
-             WHEN NEW.chat_session_id IS NOT NULL \
-             BEGIN SELECT RAISE(ABORT, 'injected fault: binding the booked session'); END",
-        )
-        .await;
-    }
-    let tp = app.user("taxpayer", "tp1");
-    let staff = app.user("staff", "s1");
-    staff
-        .gql(
-            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
-            json!({}),
-        )
-        .await
-        .ok();
-    let b = invite(&staff, "tp1", 1).await;
-    let id = b["id"].as_str().unwrap().to_string();
-    tp.gql(
-        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
-        json!({"id": id}),
-    )
-    .await
-    .ok();
+    let (_, _, id) = accepted_in_a_second(&app).await;
 
     // The first attempt fails on the bind, and the no-show check runs meanwhile.
     let failed = app
@@ -651,12 +623,7 @@ async fn a_booked_session_that_failed_to_open_opens_on_the_retry_and_is_no_no_sh
     );
 
     // The fault is gone: the retry opens the session and binds it.
-    app.execute(if app.is_postgres() {
-        "DROP TRIGGER fail_bind ON bookings"
-    } else {
-        "DROP TRIGGER fail_bind"
-    })
-    .await;
+    app.clear_fault("fail_bind", "bookings").await;
     let opened = app
         .wait_for_count(
             &format!(
@@ -688,23 +655,7 @@ async fn a_booked_session_ends_together_with_its_booking_or_not_at_all() {
         ("TAXDESK_BOOKING_REMINDERS", ""),
     ])
     .await;
-    let tp = app.user("taxpayer", "tp1");
-    let staff = app.user("staff", "s1");
-    staff
-        .gql(
-            "mutation { setAgentStatus(input: {status: ONLINE}) { status } }",
-            json!({}),
-        )
-        .await
-        .ok();
-    let b = invite(&staff, "tp1", 1).await;
-    let id = b["id"].as_str().unwrap().to_string();
-    tp.gql(
-        "mutation($id: ID!) { acceptInvitation(id: $id) { status } }",
-        json!({"id": id}),
-    )
-    .await
-    .ok();
+    let (tp, staff, id) = accepted_in_a_second(&app).await;
     let bound = app
         .wait_for_count(
             &format!("SELECT id FROM bookings WHERE id = '{id}' AND chat_session_id IS NOT NULL"),
@@ -729,26 +680,8 @@ async fn a_booked_session_ends_together_with_its_booking_or_not_at_all() {
     let session = before["chatSession"]["id"].as_str().unwrap().to_string();
     assert_eq!(before["chatSession"]["status"], "ACTIVE");
 
-    if app.is_postgres() {
-        app.execute(
-            "CREATE FUNCTION fail_finish() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'injected fault: completing the booking'; END $$ \
-             LANGUAGE plpgsql",
-        )
+    app.inject_fault("fail_finish", "bookings", "NEW.status = 'COMPLETED'")
         .await;
-        app.execute(
-            "CREATE TRIGGER fail_finish BEFORE UPDATE ON bookings FOR EACH ROW \
-             WHEN (NEW.status = 'COMPLETED') EXECUTE FUNCTION fail_finish()",
-        )
-        .await;
-    } else {
-        app.execute(
-            "CREATE TRIGGER fail_finish BEFORE UPDATE ON bookings \
-             WHEN NEW.status = 'COMPLETED' \
-             BEGIN SELECT RAISE(ABORT, 'injected fault: completing the booking'); END",
-        )
-        .await;
-    }
     let end = "mutation($id: ID!) { endChat(sessionId: $id) { status } }";
     let failed = staff.gql(end, json!({"id": session})).await;
     failed.assert_internal_hiding("injected fault");
@@ -759,12 +692,7 @@ async fn a_booked_session_ends_together_with_its_booking_or_not_at_all() {
         "the end did not happen without the booking's completion"
     );
 
-    app.execute(if app.is_postgres() {
-        "DROP TRIGGER fail_finish ON bookings"
-    } else {
-        "DROP TRIGGER fail_finish"
-    })
-    .await;
+    app.clear_fault("fail_finish", "bookings").await;
     let ended = staff.gql(end, json!({"id": session})).await.ok();
     assert_eq!(ended["endChat"]["status"], "ENDED");
     let done = booking(tp.clone()).await;

@@ -249,6 +249,40 @@ impl TestApp {
         }
     }
 
+    /// Fault injection: every UPDATE of `table` whose new row meets `when` (a condition on
+    /// `NEW`, written the same for both databases) fails with "injected fault: `name`" until
+    /// [`clear_fault`](Self::clear_fault) drops it.
+    pub async fn inject_fault(&self, name: &str, table: &str, when: &str) {
+        let message = format!("injected fault: {name}");
+        if self.is_postgres() {
+            self.execute(&format!(
+                "CREATE FUNCTION {name}() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION '{message}'; END $$ LANGUAGE plpgsql"
+            ))
+            .await;
+            self.execute(&format!(
+                "CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW \
+                 WHEN ({when}) EXECUTE FUNCTION {name}()"
+            ))
+            .await;
+        } else {
+            self.execute(&format!(
+                "CREATE TRIGGER {name} BEFORE UPDATE ON {table} WHEN {when} \
+                 BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            ))
+            .await;
+        }
+    }
+
+    pub async fn clear_fault(&self, name: &str, table: &str) {
+        let drop = if self.is_postgres() {
+            format!("DROP TRIGGER {name} ON {table}")
+        } else {
+            format!("DROP TRIGGER {name}")
+        };
+        self.execute(&drop).await;
+    }
+
     /// Runs one statement on the server's database behind its back (to damage a row, say).
     pub async fn execute(&self, sql: &str) {
         let backend = self.db().get_database_backend();

@@ -771,26 +771,12 @@ async fn a_conversion_makes_its_work_order_and_closes_the_message_or_neither() {
         .unwrap()
         .to_string();
 
-    if app.is_postgres() {
-        app.execute(
-            "CREATE FUNCTION fail_convert() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'injected fault: recording the conversion'; END $$ \
-             LANGUAGE plpgsql",
-        )
-        .await;
-        app.execute(
-            "CREATE TRIGGER fail_convert BEFORE UPDATE ON leave_messages FOR EACH ROW \
-             WHEN (NEW.work_order_id IS NOT NULL) EXECUTE FUNCTION fail_convert()",
-        )
-        .await;
-    } else {
-        app.execute(
-            "CREATE TRIGGER fail_convert BEFORE UPDATE ON leave_messages \
-             WHEN NEW.work_order_id IS NOT NULL \
-             BEGIN SELECT RAISE(ABORT, 'injected fault: recording the conversion'); END",
-        )
-        .await;
-    }
+    app.inject_fault(
+        "fail_convert",
+        "leave_messages",
+        "NEW.work_order_id IS NOT NULL",
+    )
+    .await;
     convert(&staff, &id, None)
         .await
         .assert_internal_hiding("injected fault");
@@ -803,12 +789,7 @@ async fn a_conversion_makes_its_work_order_and_closes_the_message_or_neither() {
         get(&tp, &id).await.ok()["leaveMessage"]["status"],
         "SUBMITTED"
     );
-    app.execute(if app.is_postgres() {
-        "DROP TRIGGER fail_convert ON leave_messages"
-    } else {
-        "DROP TRIGGER fail_convert"
-    })
-    .await;
+    app.clear_fault("fail_convert", "leave_messages").await;
     let done = convert(&staff, &id, None).await.ok();
     assert_eq!(done["convertLeaveMessage"]["status"], "CLOSED");
     assert_eq!(app.count("SELECT id FROM work_orders").await, 1);
